@@ -1,0 +1,5 @@
+import sys
+
+from hfaction.cli import main
+
+sys.exit(main())

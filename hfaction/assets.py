@@ -1,0 +1,116 @@
+"""Freezing remote assets (CDN scripts, stylesheets, fonts) into a plan, once.
+
+An asset cache (a folder laid out as ``HOST/PATH``, e.g.
+``cache/cdn.jsdelivr.net/npm/gsap@3.12.5/dist/gsap.min.js``) is consulted before
+the network, so projects that load GSAP from a CDN render on offline machines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import re
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urljoin, urlsplit
+
+from hfaction.capture import RemoteAsset
+from hfaction.errors import RemoteAssetFetchFailed
+
+MAX_REMOTE_BYTES = 512 * 1024 * 1024
+FETCH_TIMEOUT_S = 30
+# Google Fonts picks the font format by User-Agent: ask as the Chromium we render with.
+USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36 hfaction"
+)
+_SAFE_SUFFIX = re.compile(r"\.[A-Za-z0-9]+")
+_CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)|@import\s+(['"])([^'"]+)\3""")
+
+
+def css_references(css: str, base_url: str) -> list[str]:
+    """Absolute http(s) URLs a stylesheet imports or points at (fonts, images)."""
+    found: list[str] = []
+    for match in _CSS_URL.finditer(css):
+        raw = (match.group(2) or match.group(4) or "").strip()
+        if not raw or raw.startswith("data:"):
+            continue
+        absolute = urljoin(base_url, raw)
+        if absolute.startswith(("http://", "https://")) and absolute not in found:
+            found.append(absolute)
+    return found
+
+
+def _cache_path(cache_dir: Path, url: str) -> Path | None:
+    parts = urlsplit(url)
+    relative = PurePosixPath(unquote(parts.path).lstrip("/"))
+    if any(part == ".." for part in relative.parts) or not parts.hostname:
+        return None
+    candidate = cache_dir / parts.hostname / relative
+    if parts.query:
+        with_query = candidate.with_name(candidate.name + "?" + parts.query)
+        if with_query.is_file():
+            return with_query
+    return candidate if candidate.is_file() else None
+
+
+@dataclass
+class RemoteFetcher:
+    """Fetches each remote URL once into ``remote_dir`` (content-addressed)."""
+
+    remote_dir: Path
+    cache_dir: Path | None = None
+    max_bytes: int = MAX_REMOTE_BYTES
+    fetched: dict[str, RemoteAsset] = field(default_factory=dict)
+
+    def __call__(self, url: str) -> RemoteAsset:
+        if url in self.fetched:
+            return self.fetched[url]
+        body, content_type = self._read(url)
+        digest = hashlib.sha256(body).hexdigest()
+        suffix = PurePosixPath(urlsplit(url).path).suffix[:10]
+        name = digest + (suffix if _SAFE_SUFFIX.fullmatch(suffix) else "")
+        self.remote_dir.mkdir(parents=True, exist_ok=True)
+        (self.remote_dir / name).write_bytes(body)
+        asset = RemoteAsset(url=url, path=name, content_type=content_type, size=len(body),
+                            sha256=digest)
+        self.fetched[url] = asset
+        if content_type.startswith("text/css"):
+            # Fonts and images a stylesheet names are fetched now, even if no text on the
+            # first frame uses them yet: later frames must not touch the network.
+            for reference in css_references(body.decode("utf-8", "replace"), url):
+                self(reference)
+        return asset
+
+    def _read(self, url: str) -> tuple[bytes, str]:
+        guessed = mimetypes.guess_type(urlsplit(url).path)[0] or "application/octet-stream"
+        if self.cache_dir is not None:
+            cached = _cache_path(self.cache_dir, url)
+            if cached is not None:
+                return cached.read_bytes(), guessed
+        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+        try:
+            with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_S) as response:
+                body = response.read(self.max_bytes + 1)
+                content_type = response.headers.get_content_type() or guessed
+        except urllib.error.HTTPError as error:
+            raise RemoteAssetFetchFailed(
+                f"could not fetch {url}: HTTP {error.code}",
+                hint="check the URL, or put a copy in an asset cache (--asset-cache DIR)",
+            ) from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise RemoteAssetFetchFailed(
+                f"could not fetch {url}: {reason}",
+                hint="check the network, or put a copy in an asset cache (--asset-cache DIR)",
+            ) from None
+        if len(body) > self.max_bytes:
+            raise RemoteAssetFetchFailed(
+                f"{url} is larger than {self.max_bytes // (1024 * 1024)} MiB",
+                hint="put the file into the project instead",
+            )
+        if content_type == "text/plain" and guessed != "application/octet-stream":
+            content_type = guessed
+        return body, content_type

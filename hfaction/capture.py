@@ -1,0 +1,342 @@
+"""Driving Chromium: loading a frozen composition and capturing its frames.
+
+The page is served from a fake origin through Playwright's request routing, so
+a render touches no network: project files come from the plan's copy, remote
+assets from the plan's frozen copies, and anything else is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import mimetypes
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from playwright.sync_api import Browser, CDPSession, Page, Playwright, Route, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
+
+from hfaction.browser import BrowserInfo, launch_args
+from hfaction.composition import safe_relative
+from hfaction.errors import (
+    BrowserFailed,
+    BrowserGpuNotSoftware,
+    HfactionError,
+    PageScriptError,
+    ReadinessTimeout,
+    RemoteAssetNotFrozen,
+    UnsafePath,
+)
+
+ORIGIN = "http://hfaction.localhost"
+JPEG_QUALITY = 90
+_SOFTWARE_GL = re.compile(r"swiftshader|llvmpipe|softpipe|software", re.IGNORECASE)
+_STACK_LOCATION = re.compile(re.escape(ORIGIN) + r"/([^\s):]+):(\d+)(?::\d+)?")
+
+mimetypes.add_type("text/javascript", ".js")
+mimetypes.add_type("text/javascript", ".mjs")
+mimetypes.add_type("font/woff2", ".woff2")
+mimetypes.add_type("font/woff", ".woff")
+mimetypes.add_type("font/ttf", ".ttf")
+mimetypes.add_type("font/otf", ".otf")
+
+
+def runtime_source() -> str:
+    return (resources.files("hfaction") / "runtime" / "runtime.js").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class RemoteAsset:
+    url: str
+    path: str  # relative to the plan's remote/ folder
+    content_type: str
+    size: int
+    sha256: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"url": self.url, "path": self.path, "content_type": self.content_type,
+                "size": self.size, "sha256": self.sha256}
+
+
+RemoteFetcher = Callable[[str], RemoteAsset]
+
+
+@dataclass
+class AssetServer:
+    """Answers every request the page makes.
+
+    ``fetch_remote`` is given only at planning: then a remote URL is fetched once
+    and frozen. During chunk rendering it is None and an unfrozen URL is an error.
+    """
+
+    project_dir: Path
+    remote_dir: Path
+    remote: dict[str, RemoteAsset]
+    fetch_remote: RemoteFetcher | None = None
+    missing: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    failures: list[HfactionError] = field(default_factory=list)
+    requests: int = 0
+
+    def handle(self, route: Route) -> None:
+        self.requests += 1
+        url = route.request.url
+        try:
+            if url.startswith(ORIGIN + "/"):
+                self._serve_project(route, url)
+            elif url.startswith(("http://", "https://")):
+                self._serve_remote(route, url.split("#", 1)[0])
+            else:
+                route.continue_()
+        except HfactionError as error:
+            self.failures.append(error)
+            route.abort()
+
+    def _serve_project(self, route: Route, url: str) -> None:
+        path = unquote(urlsplit(url).path).lstrip("/") or "index.html"
+        try:
+            relative = safe_relative(self.project_dir, path, where=f"request {url}")
+        except UnsafePath:
+            self.refused.append(url)
+            route.abort()
+            return
+        file = self.project_dir / relative
+        if not file.is_file():
+            if path != "favicon.ico":
+                self.missing.append(path)
+            route.fulfill(status=404, body="not in the project")
+            return
+        content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        route.fulfill(status=200, body=file.read_bytes(), headers={
+            "Content-Type": content_type, "Access-Control-Allow-Origin": "*",
+            "Cache-Control": "no-store"})
+
+    def _serve_remote(self, route: Route, url: str) -> None:
+        asset = self.remote.get(url)
+        if asset is None:
+            if self.fetch_remote is None:
+                self.refused.append(url)
+                raise RemoteAssetNotFrozen(
+                    f"the page requested {url}, which was not fetched when the render was planned",
+                    hint="load remote assets from the page's markup or styles so planning sees them",
+                )
+            asset = self.fetch_remote(url)
+            self.remote[url] = asset
+        route.fulfill(status=200, body=(self.remote_dir / asset.path).read_bytes(), headers={
+            "Content-Type": asset.content_type, "Access-Control-Allow-Origin": "*"})
+
+
+@dataclass
+class ReadyResult:
+    timeline_duration: float | None
+    timelines: list[str]
+
+
+class BrowserSession:
+    """One launched browser, reused for every page (chunk) a worker renders."""
+
+    def __init__(self, browser: BrowserInfo) -> None:
+        self.info = browser
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+        self._gpu_checked = False
+
+    def __enter__(self) -> BrowserSession:
+        self._playwright = sync_playwright().start()
+        try:
+            self._browser = self._playwright.chromium.launch(
+                executable_path=self.info.path, args=launch_args(self.info), timeout=60_000
+            )
+        except PlaywrightError as error:
+            self._playwright.stop()
+            first = str(error).strip().splitlines()[0] if str(error).strip() else "unknown error"
+            raise BrowserFailed(f"could not launch {self.info.path}: {first}") from None
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            if self._browser is not None:
+                self._browser.close()
+        finally:
+            if self._playwright is not None:
+                self._playwright.stop()
+
+    @property
+    def version(self) -> str:
+        assert self._browser is not None
+        return self._browser.version
+
+    def open(
+        self,
+        *,
+        server: AssetServer,
+        entry: str,
+        runtime_config: dict[str, Any],
+        size: tuple[int, int],
+    ) -> CompositionPage:
+        assert self._browser is not None
+        page = CompositionPage(self._browser, server=server, entry=entry,
+                               runtime_config=runtime_config, size=size,
+                               begin_frame=self.info.begin_frame)
+        if not self._gpu_checked:
+            page.check_software_gl()
+            self._gpu_checked = True
+        return page
+
+
+class CompositionPage:
+    def __init__(
+        self,
+        browser: Browser,
+        *,
+        server: AssetServer,
+        entry: str,
+        runtime_config: dict[str, Any],
+        size: tuple[int, int],
+        begin_frame: bool,
+    ) -> None:
+        self.server = server
+        self.entry = entry
+        self.begin_frame = begin_frame
+        self.script_errors: list[str] = []
+        self._previous: bytes | None = None
+        width, height = size
+        self._context = browser.new_context(
+            viewport={"width": width, "height": height}, device_scale_factor=1,
+            service_workers="block", java_script_enabled=True,
+        )
+        self._context.route("**/*", server.handle)
+        self._context.add_init_script(
+            script=f"window.__hfConfig = {json.dumps(runtime_config)};\n{runtime_source()}"
+        )
+        self.page: Page = self._context.new_page()
+        self.page.on("pageerror", self._on_page_error)
+        self._cdp: CDPSession | None = None
+
+    def _on_page_error(self, error: PlaywrightError) -> None:
+        stack = error.stack or ""
+        match = _STACK_LOCATION.search(stack)
+        where = f" at {unquote(match.group(1))}:{match.group(2)}" if match else ""
+        message = error.message.strip().splitlines()[0] if error.message.strip() else str(error)
+        self.script_errors.append(f"{message}{where}")
+
+    def _raise_page_problems(self) -> None:
+        if self.server.failures:
+            raise self.server.failures[0]
+        if self.script_errors:
+            raise PageScriptError(
+                f"the page threw: {self.script_errors[0]}",
+                hint="fix the script error; it happens in a browser too",
+            )
+
+    def load(self, timeout_s: float) -> ReadyResult:
+        deadline = time.monotonic() + timeout_s
+        try:
+            self.page.goto(f"{ORIGIN}/{self.entry}", wait_until="load",
+                           timeout=timeout_s * 1000)
+        except PlaywrightError as error:
+            self._raise_page_problems()
+            raise ReadinessTimeout(
+                f"{self.entry} did not finish loading within {timeout_s:g}s "
+                f"({str(error).splitlines()[0]})"
+            ) from None
+        self._raise_page_problems()
+        remaining = max(1.0, deadline - time.monotonic())
+        try:
+            raw = self._ready_with_timeout(remaining)
+        except PlaywrightError as error:
+            self._raise_page_problems()
+            raise BrowserFailed(f"the page's runtime failed: {str(error).splitlines()[0]}"
+                                ) from None
+        self._raise_page_problems()
+        if self.server.missing:
+            raise PageScriptError(
+                f"{self.entry} requests {self.server.missing[0]!r}, which is not in the project",
+                hint="add the file to the project folder or fix the path",
+            )
+        result = json.loads(raw)
+        if not result.get("ok"):
+            raise PageScriptError(f"the composition could not start: {result.get('error')}")
+        if self.begin_frame:
+            self._cdp = self._context.new_cdp_session(self.page)
+        return ReadyResult(result.get("timelineDuration"), list(result.get("timelines", [])))
+
+    def _ready_with_timeout(self, timeout_s: float) -> str:
+        # The runtime's own timers are frozen, so the timeout races on the real clock here.
+        self.page.evaluate(
+            "() => { __hf.ready().then((v) => { window.__hfReadyValue = v; }); return 1; }")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            state = self.page.evaluate("() => window.__hfReadyValue ?? null")
+            if state is not None:
+                return str(state)
+            if self.script_errors or self.server.failures:
+                self._raise_page_problems()
+            if time.monotonic() > deadline:
+                waiting = self.page.evaluate("() => __hf.waitingFor()")
+                raise ReadinessTimeout(
+                    f"the composition was not ready after {timeout_s:g}s: still waiting for "
+                    f"{waiting}",
+                    hint="make sure it loads without errors; raise --ready-timeout for slow pages",
+                )
+            time.sleep(0.02)
+
+    def check_software_gl(self) -> None:
+        """Refuse a hardware GPU: its pixels differ from machine to machine."""
+        renderer = self.page.evaluate(
+            """() => { const c = document.createElement('canvas');
+              const gl = c.getContext('webgl') || c.getContext('experimental-webgl');
+              if (!gl) return '';
+              const info = gl.getExtension('WEBGL_debug_renderer_info');
+              return String(info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL)
+                                 : gl.getParameter(gl.RENDERER)); }"""
+        )
+        if renderer and not _SOFTWARE_GL.search(renderer):
+            raise BrowserGpuNotSoftware(
+                f"the browser renders WebGL with {renderer!r}, a hardware GPU",
+                hint="hfaction forces SwiftShader for identical pixels on every machine; "
+                "use a Chromium build that honours --use-angle=swiftshader",
+            )
+
+    def capture(self, frame: int) -> bytes:
+        """Seek the composition to ``frame`` and return its pixels as a JPEG."""
+        self.page.evaluate("(f) => __hf.seek(f)", frame)
+        if self.script_errors or self.server.failures:
+            self._raise_page_problems()
+        if self._cdp is None:
+            image = self.page.screenshot(type="jpeg", quality=JPEG_QUALITY, animations="allow",
+                                         caret="initial", scale="css")
+            return image
+        return self._begin_frame()
+
+    def _begin_frame(self) -> bytes:
+        assert self._cdp is not None
+        for _attempt in range(3):
+            result = self._cdp.send("HeadlessExperimental.beginFrame", {
+                "screenshot": {"format": "jpeg", "quality": JPEG_QUALITY}})
+            data = result.get("screenshotData")
+            if data:
+                self._previous = base64.b64decode(data)
+                return self._previous
+            if self._previous is not None:
+                # No damage since the last frame: its pixels are this frame's too.
+                return self._previous
+        raise BrowserFailed("Chromium produced no frame after three beginFrame requests")
+
+    def close(self) -> None:
+        try:
+            self._context.close()
+        except PlaywrightError:
+            pass

@@ -1,0 +1,476 @@
+"""Static reading of a HyperFrames composition (../shared/COMPOSITION.md).
+
+Everything here is pure: it reads HTML text and returns data. What only the
+browser can know (a timeline's duration) is read later, at planning.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from html.parser import HTMLParser
+from pathlib import Path, PurePosixPath
+
+from hfaction.errors import (
+    ClipReferenceCycle,
+    ClipReferenceUnresolved,
+    EntryNotFound,
+    InvalidSize,
+    InvalidVariable,
+    NestedCompositionError,
+    NoCompositionRoot,
+    UnsafePath,
+)
+from hfaction.framemath import parse_duration, parse_fps
+
+DEFAULT_WIDTH = 1080
+DEFAULT_HEIGHT = 1920
+DEFAULT_FPS = Fraction(30)
+MIN_SIDE, MAX_SIDE = 16, 7680
+
+_VOID_TAGS = frozenset(
+    "area base br col embed hr img input link meta param source track wbr".split()
+)
+_MEDIA_TAGS = frozenset({"video", "audio"})
+_UNTIMED_TAGS = frozenset({"script", "style", "link", "meta"})
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+_REFERENCE = re.compile(
+    r"^(?P<ref>[A-Za-z_][\w.:-]*?)\s*(?:(?P<op>[+-])\s*(?P<offset>\d+(?:\.\d*)?|\.\d+))?$"
+)
+
+
+@dataclass(frozen=True)
+class Element:
+    """An element of interest, with where it stands."""
+
+    tag: str
+    attrs: dict[str, str]
+    composition_id: str | None  # the composition it belongs to (its nearest ancestor root)
+    source: str  # project-relative file
+    line: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}"
+
+    @property
+    def classes(self) -> set[str]:
+        return set(self.attrs.get("class", "").split())
+
+
+@dataclass
+class ParsedFile:
+    """The elements of one HTML file that hfaction cares about."""
+
+    source: str
+    html_attrs: dict[str, str] = field(default_factory=dict)
+    roots: list[Element] = field(default_factory=list)  # every element with data-composition-id
+    timed: list[Element] = field(default_factory=list)
+    hosts: list[Element] = field(default_factory=list)
+
+
+class _Collector(HTMLParser):
+    def __init__(self, source: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.result = ParsedFile(source=source)
+        self._stack: list[tuple[str, str | None]] = []  # (tag, composition id in force inside it)
+
+    def _current_composition(self) -> str | None:
+        return self._stack[-1][1] if self._stack else None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: (value if value is not None else "") for name, value in attrs}
+        outer = self._current_composition()
+        own_id = attributes.get("data-composition-id")
+        line = self.getpos()[0]
+        if tag == "html":
+            self.result.html_attrs = attributes
+        element = Element(tag, attributes, outer, self.result.source, line)
+        if own_id is not None:
+            self.result.roots.append(element)
+        if "data-composition-src" in attributes:
+            self.result.hosts.append(element)
+        # As in HyperFrames, every element with data-start is timed, not only .clip.
+        if "data-start" in attributes and tag not in _UNTIMED_TAGS and own_id is None:
+            self.result.timed.append(element)
+        elif "data-start" in attributes and "data-composition-src" in attributes:
+            self.result.timed.append(element)
+        if tag not in _VOID_TAGS:
+            inner = own_id if own_id is not None else outer
+            self._stack.append((tag, inner))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag not in _VOID_TAGS and self._stack and self._stack[-1][0] == tag:
+            self._stack.pop()
+
+    def handle_endtag(self, tag: str) -> None:
+        for depth in range(len(self._stack) - 1, -1, -1):
+            if self._stack[depth][0] == tag:
+                del self._stack[depth:]
+                return
+
+
+def parse_html(text: str, source: str) -> ParsedFile:
+    collector = _Collector(source)
+    collector.feed(text)
+    collector.close()
+    return collector.result
+
+
+# --- timing -----------------------------------------------------------------------
+
+
+def resolve_starts(clips: list[Element]) -> dict[str, Fraction]:
+    """Resolve every ``data-start`` of one composition to seconds.
+
+    Returns a map from the expression's text (stripped) to its value; numeric starts
+    map to themselves. A reference names another clip's ``id`` and means its end.
+    """
+    by_id: dict[str, Element] = {}
+    for clip in clips:
+        clip_id = clip.attrs.get("id")
+        if clip_id:
+            by_id.setdefault(clip_id, clip)
+    resolved: dict[str, Fraction] = {}
+    visiting: list[str] = []
+
+    def value_of(expression: str, where: Element) -> Fraction:
+        expression = expression.strip()
+        if expression in resolved:
+            return resolved[expression]
+        if _NUMBER.match(expression):
+            value = Fraction(expression)
+        else:
+            ref, sign, offset = _split_reference(expression, by_id, where)
+            target = by_id[ref]
+            if ref in visiting:
+                cycle = " -> ".join([*visiting[visiting.index(ref) :], ref])
+                raise ClipReferenceCycle(
+                    f"data-start references form a cycle ({cycle}) at {where.where}",
+                    hint="make one clip in the cycle start at a number of seconds",
+                )
+            duration_text = target.attrs.get("data-duration", "").strip()
+            if not duration_text or not _NUMBER.match(duration_text):
+                raise ClipReferenceUnresolved(
+                    f"data-start {expression!r} at {where.where} refers to clip {ref!r}, "
+                    f"which has no numeric data-duration ({target.where})",
+                    hint="give the referenced clip a data-duration in seconds",
+                )
+            visiting.append(ref)
+            try:
+                start = value_of(target.attrs["data-start"], target)
+            finally:
+                visiting.pop()
+            value = max(Fraction(0), start + Fraction(duration_text) + sign * offset)
+        resolved[expression] = value
+        return value
+
+    for clip in clips:
+        value_of(clip.attrs["data-start"], clip)
+    return resolved
+
+
+def _split_reference(
+    expression: str, by_id: dict[str, Element], where: Element
+) -> tuple[str, int, Fraction]:
+    if expression in by_id:
+        return expression, 1, Fraction(0)
+    match = _REFERENCE.match(expression)
+    if match and match.group("ref") in by_id:
+        sign = -1 if match.group("op") == "-" else 1
+        offset = Fraction(match.group("offset")) if match.group("offset") else Fraction(0)
+        return match.group("ref"), sign, offset
+    if match:
+        known = ", ".join(sorted(by_id)) or "none"
+        raise ClipReferenceUnresolved(
+            f"data-start {expression!r} at {where.where} refers to {match.group('ref')!r}, "
+            f"which is not the id of a clip in this composition (clip ids: {known})",
+            hint="reference an existing clip id, e.g. data-start=\"intro + 0.5\"",
+        )
+    raise ClipReferenceUnresolved(
+        f"data-start {expression!r} at {where.where} is neither seconds nor a clip reference",
+        hint='use seconds ("1.5") or a clip id with an offset ("intro + 0.5")',
+    )
+
+
+# --- the whole project --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Root:
+    composition_id: str
+    width: int
+    height: int
+    duration: Fraction | None  # None: read the timeline's duration in the browser
+    fps: Fraction
+    no_timeline: bool
+    where: str
+    size_declared: bool = True
+
+
+@dataclass(frozen=True)
+class NestedComposition:
+    composition_id: str
+    src: str  # project-relative path of the file
+    parent_id: str | None
+    start: Fraction  # absolute composition time of the host's start
+    duration: Fraction | None
+    playback_start: Fraction
+    no_timeline: bool
+    where: str
+
+
+@dataclass
+class ProjectComposition:
+    entry: str
+    root: Root
+    nested: list[NestedComposition]
+    # composition id -> {data-start expression -> seconds within that composition}
+    starts: dict[str, dict[str, Fraction]]
+    variables: list[dict[str, object]]
+    timed_media_ends: list[Fraction]
+    files: list[str]  # every HTML file read, project-relative
+
+    @property
+    def composition_ids(self) -> list[str]:
+        return [self.root.composition_id, *(n.composition_id for n in self.nested)]
+
+
+def safe_relative(project_dir: Path, relative: str, *, where: str) -> PurePosixPath:
+    """A project-relative path that cannot escape the project (no ``..``, no absolute)."""
+    cleaned = relative.split("?", 1)[0].split("#", 1)[0].strip()
+    posix = PurePosixPath(cleaned)
+    parts = [part for part in posix.parts if part not in ("", ".")]
+    if posix.is_absolute() or any(part == ".." for part in parts) or not parts:
+        raise UnsafePath(
+            f"{where} points at {relative!r}, outside the project",
+            hint="use a path relative to the project folder, without '..'",
+        )
+    resolved = (project_dir / PurePosixPath(*parts)).resolve()
+    if not resolved.is_relative_to(project_dir.resolve()):
+        raise UnsafePath(f"{where} points at {relative!r}, which leads outside the project")
+    return PurePosixPath(*parts)
+
+
+def _int_attribute(element: Element, name: str, default: int) -> int:
+    text = element.attrs.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise InvalidSize(
+            f"{name}={text!r} at {element.where} is not a whole number of pixels",
+            hint=f"use an integer from {MIN_SIDE} to {MAX_SIDE}",
+        ) from None
+    check_side(name, value, element.where)
+    return value
+
+
+def check_side(name: str, value: int, where: str) -> None:
+    if not MIN_SIDE <= value <= MAX_SIDE:
+        raise InvalidSize(
+            f"{name}={value} at {where} is outside {MIN_SIDE}..{MAX_SIDE} pixels",
+            hint=f"use an integer from {MIN_SIDE} to {MAX_SIDE}",
+        )
+
+
+def _read_html(project_dir: Path, relative: PurePosixPath, *, what: str) -> str:
+    path = project_dir / relative
+    if not path.is_file():
+        if what == "entry":
+            raise EntryNotFound(
+                f"no {relative} in {project_dir}",
+                hint="pass the folder that holds the composition's index.html, or --entry FILE",
+            )
+        raise NestedCompositionError(f"{what} {str(relative)!r} does not exist in the project")
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+def load_project(project_dir: Path, entry: str = "index.html") -> ProjectComposition:
+    """Read the entry file and every nested composition file; resolve all timing."""
+    entry_path = safe_relative(project_dir, entry, where="--entry")
+    parsed = parse_html(_read_html(project_dir, entry_path, what="entry"), str(entry_path))
+    root_element = parsed.roots[0] if parsed.roots else None
+    if root_element is None:
+        raise NoCompositionRoot(
+            f"{entry_path} has no element with data-composition-id",
+            hint='mark the root, e.g. <div data-composition-id="main" data-width="1920" '
+            'data-height="1080" data-duration="5">',
+        )
+    root = _root_of(root_element)
+    starts: dict[str, dict[str, Fraction]] = {}
+    nested: list[NestedComposition] = []
+    media_ends: list[Fraction] = []
+    files = [str(entry_path)]
+    _collect(project_dir, parsed, root.composition_id, Fraction(0), starts, nested,
+             media_ends, files, chain=[str(entry_path)])
+    variables = _declared_variables(parsed)
+    return ProjectComposition(
+        entry=str(entry_path),
+        root=root,
+        nested=nested,
+        starts=starts,
+        variables=variables,
+        timed_media_ends=media_ends,
+        files=files,
+    )
+
+
+def _root_of(element: Element) -> Root:
+    attrs = element.attrs
+    composition_id = attrs["data-composition-id"].strip()
+    if not composition_id:
+        raise NoCompositionRoot(f"the root at {element.where} has an empty data-composition-id")
+    duration_text = attrs.get("data-duration", "").strip()
+    duration = (
+        parse_duration(duration_text, where=f"data-duration at {element.where}")
+        if duration_text
+        else None
+    )
+    fps_text = attrs.get("data-fps", "").strip()
+    fps = parse_fps(fps_text, where=f"data-fps at {element.where}") if fps_text else DEFAULT_FPS
+    return Root(
+        composition_id=composition_id,
+        width=_int_attribute(element, "data-width", DEFAULT_WIDTH),
+        height=_int_attribute(element, "data-height", DEFAULT_HEIGHT),
+        duration=duration if duration else None,
+        fps=fps,
+        no_timeline="data-no-timeline" in attrs,
+        where=element.where,
+        size_declared=bool(attrs.get("data-width", "").strip() or attrs.get("data-height", "").strip()),
+    )
+
+
+def _collect(
+    project_dir: Path,
+    parsed: ParsedFile,
+    default_composition: str,
+    offset: Fraction,
+    starts: dict[str, dict[str, Fraction]],
+    nested: list[NestedComposition],
+    media_ends: list[Fraction],
+    files: list[str],
+    *,
+    chain: list[str],
+) -> None:
+    by_composition: dict[str, list[Element]] = {}
+    for element in parsed.timed:
+        # A host's own data-start belongs to the composition around it.
+        owner = element.composition_id or default_composition
+        by_composition.setdefault(owner, []).append(element)
+    local_offsets: dict[str, Fraction] = {}
+    for composition_id, clips in by_composition.items():
+        resolved = resolve_starts(clips)
+        starts.setdefault(composition_id, {}).update(resolved)
+        for clip in clips:
+            if clip.tag in _MEDIA_TAGS and clip.attrs.get("data-duration", "").strip():
+                start = resolved[clip.attrs["data-start"].strip()]
+                end = start + parse_duration(clip.attrs["data-duration"], where=clip.where)
+                media_ends.append(offset + local_offsets.get(composition_id, Fraction(0)) + end)
+    for host in parsed.hosts:
+        parent = host.composition_id or default_composition
+        src = safe_relative(
+            project_dir, host.attrs["data-composition-src"], where=f"data-composition-src at "
+            f"{host.where}"
+        )
+        if str(src) in chain:
+            raise NestedCompositionError(
+                f"{host.where} embeds {src}, which embeds itself ({' -> '.join([*chain, str(src)])})"
+            )
+        start_text = host.attrs.get("data-start", "0").strip() or "0"
+        local_start = starts.get(parent, {}).get(start_text)
+        if local_start is None:
+            local_start = resolve_starts([host])[start_text]
+        duration_text = host.attrs.get("data-duration", "").strip()
+        playback_text = host.attrs.get("data-playback-start", "").strip()
+        text = _read_html(project_dir, src, what=f"nested composition (from {host.where})")
+        inner = parse_html(text, str(src))
+        files.append(str(src))
+        inner_id = host.attrs.get("data-composition-id", "").strip()
+        inner_root = inner.roots[0] if inner.roots else None
+        if not inner_id and inner_root is not None:
+            inner_id = inner_root.attrs["data-composition-id"].strip()
+        if not inner_id:
+            raise NestedCompositionError(
+                f"nested composition {src} (from {host.where}) has no data-composition-id"
+            )
+        absolute_start = offset + local_start
+        nested.append(
+            NestedComposition(
+                composition_id=inner_id,
+                src=str(src),
+                parent_id=parent,
+                start=absolute_start,
+                duration=parse_duration(duration_text, where=host.where) if duration_text else None,
+                playback_start=(
+                    parse_duration(playback_text, where=host.where) if playback_text else Fraction(0)
+                ),
+                no_timeline="data-no-timeline" in host.attrs
+                or (inner_root is not None and "data-no-timeline" in inner_root.attrs),
+                where=host.where,
+            )
+        )
+        playback = nested[-1].playback_start
+        _collect(project_dir, inner, inner_id, absolute_start - playback, starts, nested,
+                 media_ends, files, chain=[*chain, str(src)])
+
+
+def _declared_variables(parsed: ParsedFile) -> list[dict[str, object]]:
+    text = parsed.html_attrs.get("data-composition-variables")
+    if not text:
+        return []
+    try:
+        declared = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidVariable(
+            f"data-composition-variables on <html> in {parsed.source} is not JSON ({error.msg})"
+        ) from None
+    if not isinstance(declared, list) or not all(
+        isinstance(item, dict) and isinstance(item.get("id"), str) for item in declared
+    ):
+        raise InvalidVariable(
+            f"data-composition-variables in {parsed.source} must be a JSON list of "
+            '{"id", "type", "label", "default"} objects'
+        )
+    return declared
+
+
+def resolve_variables(
+    declared: list[dict[str, object]], given: dict[str, str]
+) -> dict[str, object]:
+    """Merge declared defaults with the values given for this render, type-checked."""
+    known = {str(item["id"]): item for item in declared}
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        names = ", ".join(sorted(known)) or "none"
+        raise InvalidVariable(
+            f"variable {unknown[0]!r} is not declared by the composition (declared: {names})",
+            hint="declare it in data-composition-variables on <html>, or fix the name",
+        )
+    values: dict[str, object] = {}
+    for variable_id, item in known.items():
+        if variable_id in given:
+            values[variable_id] = _coerce_variable(variable_id, str(item.get("type", "string")),
+                                                   given[variable_id])
+        elif "default" in item:
+            values[variable_id] = item["default"]
+    return values
+
+
+def _coerce_variable(variable_id: str, kind: str, text: str) -> object:
+    if kind == "number":
+        try:
+            number = float(text)
+        except ValueError:
+            raise InvalidVariable(f"variable {variable_id!r} is a number; got {text!r}") from None
+        return int(number) if number.is_integer() else number
+    if kind == "boolean":
+        lowered = text.strip().lower()
+        if lowered not in {"true", "false", "1", "0", "yes", "no"}:
+            raise InvalidVariable(f"variable {variable_id!r} is a boolean; got {text!r}")
+        return lowered in {"true", "1", "yes"}
+    return text

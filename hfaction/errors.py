@@ -1,0 +1,197 @@
+"""Every error hfaction raises on purpose.
+
+Each error has a stable ``code`` (the name Step Functions, the CLI and the
+GitHub Action report), an ``exit_code`` (2 for bad input, 1 for a failed
+render) and a one-line message that says what went wrong, where, and what
+to do about it. The CLI prints ``str(error)`` and nothing else: no traceback.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class HfactionError(Exception):
+    """Base of every deliberate hfaction error."""
+
+    code: ClassVar[str] = "HFACTION_ERROR"
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = " ".join(message.split())
+        self.hint = " ".join(hint.split()) if hint else None
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        text = f"{self.code}: {self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message, "hint": self.hint or ""}
+
+
+class BadInput(HfactionError):
+    """The project, an option or a file the user gave is wrong."""
+
+    code = "BAD_INPUT"
+    exit_code = 2
+
+
+class RenderFailed(HfactionError):
+    """The input was fine but rendering could not complete."""
+
+    code = "RENDER_FAILED"
+    exit_code = 1
+
+
+# --- bad input -----------------------------------------------------------------
+
+
+class ProjectNotFound(BadInput):
+    code = "PROJECT_NOT_FOUND"
+
+
+class EntryNotFound(BadInput):
+    code = "ENTRY_NOT_FOUND"
+
+
+class NoCompositionRoot(BadInput):
+    code = "NO_COMPOSITION_ROOT"
+
+
+class InvalidSize(BadInput):
+    code = "INVALID_SIZE"
+
+
+class InvalidFps(BadInput):
+    code = "INVALID_FPS"
+
+
+class InvalidDuration(BadInput):
+    code = "INVALID_DURATION"
+
+
+class ClipReferenceUnresolved(BadInput):
+    code = "CLIP_REFERENCE_UNRESOLVED"
+
+
+class ClipReferenceCycle(BadInput):
+    code = "CLIP_REFERENCE_CYCLE"
+
+
+class InvalidVariable(BadInput):
+    code = "INVALID_VARIABLE"
+
+
+class InvalidOption(BadInput):
+    code = "INVALID_OPTION"
+
+
+class UnsafePath(BadInput):
+    code = "UNSAFE_PATH"
+
+
+class PageScriptError(BadInput):
+    code = "PAGE_SCRIPT_ERROR"
+
+
+class ReadinessTimeout(BadInput):
+    code = "READINESS_TIMEOUT"
+
+
+class RemoteAssetFetchFailed(BadInput):
+    code = "REMOTE_ASSET_FETCH_FAILED"
+
+
+class NestedCompositionError(BadInput):
+    code = "NESTED_COMPOSITION_ERROR"
+
+
+# --- render failures -------------------------------------------------------------
+
+
+class PlanInvalid(RenderFailed):
+    code = "PLAN_INVALID"
+
+
+class PlanHashMismatch(RenderFailed):
+    code = "PLAN_HASH_MISMATCH"
+
+
+class FfmpegVersionMismatch(RenderFailed):
+    code = "FFMPEG_VERSION_MISMATCH"
+
+
+class BrowserVersionMismatch(RenderFailed):
+    code = "BROWSER_VERSION_MISMATCH"
+
+
+class BrowserNotFound(RenderFailed):
+    code = "BROWSER_NOT_FOUND"
+
+
+class FfmpegNotFound(RenderFailed):
+    code = "FFMPEG_NOT_FOUND"
+
+
+class BrowserGpuNotSoftware(RenderFailed):
+    code = "BROWSER_GPU_NOT_SOFTWARE"
+
+
+class BrowserFailed(RenderFailed):
+    code = "BROWSER_FAILED"
+
+
+class RemoteAssetNotFrozen(RenderFailed):
+    code = "REMOTE_ASSET_NOT_FROZEN"
+
+
+class SubprocessFailed(RenderFailed):
+    code = "SUBPROCESS_FAILED"
+
+    def __init__(
+        self, message: str, *, command: list[str], stderr_tail: str, hint: str | None = None
+    ) -> None:
+        self.command = command
+        self.stderr_tail = stderr_tail
+        last = stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else "no stderr"
+        super().__init__(f"{message}: {last}", hint=hint)
+
+
+class EncodeFailed(SubprocessFailed):
+    code = "ENCODE_FAILED"
+
+
+class ChunkMissing(RenderFailed):
+    code = "CHUNK_MISSING"
+
+
+class ChunkIncomplete(RenderFailed):
+    code = "CHUNK_INCOMPLETE"
+
+
+class WorkerFailed(RenderFailed):
+    code = "WORKER_FAILED"
+
+
+def all_error_classes() -> list[type[HfactionError]]:
+    """Every concrete error class, for documentation and the Lambda handler's mapping."""
+    found: list[type[HfactionError]] = []
+    pending: list[type[HfactionError]] = [HfactionError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def error_from_dict(data: dict[str, str]) -> HfactionError:
+    """Rebuild an error sent across a process boundary (worker processes, Lambda results)."""
+    by_code = {cls.code: cls for cls in all_error_classes()}
+    cls = by_code.get(data.get("code", ""), RenderFailed)
+    error = cls.__new__(cls)
+    HfactionError.__init__(error, data.get("message", "unknown error"),
+                           hint=data.get("hint") or None)
+    return error

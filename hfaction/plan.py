@@ -1,0 +1,343 @@
+"""``plan``: freeze a project and decide everything about its render, as data.
+
+A plan directory holds ``plan.json``, ``project/`` (the frozen project) and
+``remote/`` (frozen remote assets). Its hash covers every setting and every
+file, so a chunk rendered anywhere can prove it rendered this plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from hfaction import __version__
+from hfaction.assets import RemoteFetcher
+from hfaction.browser import BrowserInfo, browser_version, resolve_browser
+from hfaction.capture import AssetServer, BrowserSession, RemoteAsset
+from hfaction.composition import (
+    ProjectComposition,
+    check_side,
+    load_project,
+    resolve_variables,
+)
+from hfaction.encode import EncoderSettings, encoder_settings, even_size, ffmpeg_binary, ffmpeg_version
+from hfaction.errors import (
+    InvalidDuration,
+    InvalidOption,
+    InvalidSize,
+    PlanHashMismatch,
+    PlanInvalid,
+)
+from hfaction.framemath import (
+    auto_chunk_size,
+    format_fps,
+    frame_count,
+    parse_fps,
+    split_chunks,
+)
+from hfaction.project import ProjectFile, check_project_dir, freeze_project, sha256_file
+
+PLAN_FILE = "plan.json"
+PROJECT_DIR = "project"
+REMOTE_DIR = "remote"
+PLAN_SCHEMA = 1
+# Date.now() at composition time 0 is the Unix epoch, as in HyperFrames: dates on
+# screen never depend on the day of the render.
+EPOCH_MS = 0
+
+
+@dataclass
+class RenderOptions:
+    entry: str = "index.html"
+    fps: str | None = None
+    width: int | None = None
+    height: int | None = None
+    quality: str = "standard"
+    crf: int | None = None
+    chunk_size: int | None = None
+    parallelism: int = 1  # how many chunks will run at once, for the automatic chunk size
+    variables: dict[str, str] = field(default_factory=dict)
+    browser: str | None = None
+    asset_cache: Path | None = None
+    ready_timeout: float = 30.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a chunk worker needs, read from ``plan.json``."""
+
+    data: dict[str, Any]
+
+    @property
+    def hash(self) -> str:
+        return str(self.data["hash"])
+
+    @property
+    def frames(self) -> int:
+        return int(self.data["frames"])
+
+    @property
+    def fps(self) -> Fraction:
+        return Fraction(self.data["fps"])
+
+    @property
+    def chunks(self) -> list[tuple[int, int]]:
+        return [(int(start), int(end)) for start, end in self.data["chunks"]]
+
+    @property
+    def capture_size(self) -> tuple[int, int]:
+        return int(self.data["width"]), int(self.data["height"])
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        return int(self.data["output_width"]), int(self.data["output_height"])
+
+    @property
+    def duration(self) -> float:
+        return float(self.data["duration"])
+
+    @property
+    def encoder(self) -> EncoderSettings:
+        return EncoderSettings(**self.data["encoder"])
+
+    @property
+    def entry(self) -> str:
+        return str(self.data["entry"])
+
+    @property
+    def runtime_config(self) -> dict[str, Any]:
+        return dict(self.data["runtime"])
+
+    @property
+    def remote_assets(self) -> dict[str, RemoteAsset]:
+        return {item["url"]: RemoteAsset(**item) for item in self.data["remote_assets"]}
+
+    @property
+    def files(self) -> list[ProjectFile]:
+        return [ProjectFile(**item) for item in self.data["files"]]
+
+    def summary(self) -> dict[str, Any]:
+        keys = ("composition_id", "width", "height", "output_width", "output_height", "fps",
+                "duration", "frames", "chunk_size", "chunks", "encoder", "browser_version",
+                "ffmpeg_version", "hash")
+        summary = {key: self.data[key] for key in keys}
+        summary["remote_assets"] = [
+            {"url": item["url"], "size": item["size"]} for item in self.data["remote_assets"]
+        ]
+        summary["files"] = len(self.data["files"])
+        return summary
+
+
+def compute_hash(data: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of the plan without its hash (file hashes included)."""
+    body = {key: value for key, value in data.items() if key != "hash"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _render_size(composition: ProjectComposition, options: RenderOptions) -> tuple[int, int]:
+    """The declared size; --width/--height only confirm it, or set it when none is declared."""
+    root = composition.root
+    width = options.width if options.width is not None and not root.size_declared else root.width
+    height = (options.height if options.height is not None and not root.size_declared
+              else root.height)
+    for name, given, value in (("--width", options.width, width),
+                               ("--height", options.height, height)):
+        if given is None:
+            continue
+        check_side(name, given, "the command line")
+        if given != value:
+            raise InvalidSize(
+                f"{name} {given} differs from the composition's size {root.width}x{root.height} "
+                f"({root.where})",
+                hint="--width/--height only confirm the declared size; change data-width/"
+                "data-height to render another size",
+            )
+    return width, height
+
+
+def _duration(composition: ProjectComposition, timeline_duration: float | None) -> Fraction:
+    root = composition.root
+    if root.duration:
+        return root.duration
+    if timeline_duration is not None and timeline_duration > 0:
+        return Fraction(timeline_duration).limit_denominator(1_000_000)
+    if composition.timed_media_ends:
+        longest = max(composition.timed_media_ends)
+        if longest > 0:
+            return longest
+    raise InvalidDuration(
+        f"the composition {root.composition_id!r} ({root.where}) has no duration: no "
+        "data-duration, no registered timeline with a duration, and no timed media",
+        hint='add data-duration="SECONDS" to the root, or register its GSAP timeline in '
+        "window.__timelines",
+    )
+
+
+def runtime_config(
+    composition: ProjectComposition, fps: Fraction, variables: dict[str, object], seed: int
+) -> dict[str, Any]:
+    """The data the page runtime needs; numbers as floats for JavaScript."""
+    expected = [] if composition.root.no_timeline else [composition.root.composition_id]
+    expected += [n.composition_id for n in composition.nested if not n.no_timeline]
+    return {
+        "rootId": composition.root.composition_id,
+        "fpsNum": fps.numerator,
+        "fpsDen": fps.denominator,
+        "epochMs": EPOCH_MS,
+        "seed": seed,
+        "variables": variables,
+        "timelineIds": expected,
+        "starts": {
+            composition_id: {expr: float(value) for expr, value in sorted(table.items())}
+            for composition_id, table in sorted(composition.starts.items())
+        },
+        "nested": [
+            {
+                "id": nested.composition_id,
+                "offset": float(nested.start - nested.playback_start),
+                "playbackStart": float(nested.playback_start),
+                "duration": None if nested.duration is None else float(nested.duration),
+            }
+            for nested in composition.nested
+        ],
+    }
+
+
+def plan(project_dir: Path, options: RenderOptions, plan_dir: Path) -> Plan:
+    """Freeze ``project_dir`` into ``plan_dir`` and write its plan; nothing half-written."""
+    project_dir = check_project_dir(project_dir)
+    composition = load_project(project_dir, options.entry)
+    variables = resolve_variables(composition.variables, options.variables)
+    fps = parse_fps(options.fps, where="--fps") if options.fps else composition.root.fps
+    width, height = _render_size(composition, options)
+    settings = encoder_settings(options.quality, options.crf)
+    if options.chunk_size is not None and options.chunk_size <= 0:
+        raise InvalidOption(f"--chunk-size is {options.chunk_size}; it must be positive")
+    if plan_dir.exists() and any(plan_dir.iterdir()):
+        raise InvalidOption(f"plan folder {plan_dir} is not empty",
+                            hint="pass an empty or new folder")
+    browser = resolve_browser(options.browser)
+    ffmpeg = ffmpeg_binary()
+    plan_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".plan-", dir=plan_dir.parent))
+    try:
+        data = _build(project_dir, composition, options, staging, browser=browser,
+                      fps=fps, size=(width, height), settings=settings, variables=variables,
+                      ffmpeg_version_text=ffmpeg_version(ffmpeg))
+        (staging / PLAN_FILE).write_text(json.dumps(data, indent=1, sort_keys=True))
+        if plan_dir.exists():
+            plan_dir.rmdir()
+        staging.rename(plan_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Plan(data)
+
+
+def _build(
+    project_dir: Path,
+    composition: ProjectComposition,
+    options: RenderOptions,
+    staging: Path,
+    *,
+    browser: BrowserInfo,
+    fps: Fraction,
+    size: tuple[int, int],
+    settings: EncoderSettings,
+    variables: dict[str, object],
+    ffmpeg_version_text: str,
+) -> dict[str, Any]:
+    frozen = staging / PROJECT_DIR
+    frozen.mkdir()
+    files = freeze_project(project_dir, frozen, exclude=staging.parent)
+    config = runtime_config(composition, fps, variables, options.seed)
+    fetcher = RemoteFetcher(staging / REMOTE_DIR, cache_dir=options.asset_cache)
+    server = AssetServer(project_dir=frozen, remote_dir=staging / REMOTE_DIR, remote={},
+                         fetch_remote=fetcher)
+    with BrowserSession(browser) as session:
+        page = session.open(server=server, entry=composition.entry, runtime_config=config,
+                            size=size)
+        try:
+            ready = page.load(options.ready_timeout)
+        finally:
+            page.close()
+    duration = _duration(composition, ready.timeline_duration)
+    frames = frame_count(duration, fps)
+    if frames <= 0:
+        raise InvalidDuration(f"the composition lasts {float(duration):g}s, less than a frame")
+    chunk_size = options.chunk_size or auto_chunk_size(frames, options.parallelism)
+    out_width, out_height = even_size(*size)
+    data: dict[str, Any] = {
+        "schema": PLAN_SCHEMA,
+        "hfaction_version": __version__,
+        "entry": composition.entry,
+        "composition_id": composition.root.composition_id,
+        "width": size[0],
+        "height": size[1],
+        "output_width": out_width,
+        "output_height": out_height,
+        "fps": format_fps(fps),
+        "duration": str(duration),
+        "duration_seconds": float(duration),
+        "frames": frames,
+        "chunk_size": chunk_size,
+        "chunks": [list(chunk) for chunk in split_chunks(frames, chunk_size)],
+        "encoder": settings.to_dict(),
+        "capture": {"format": "jpeg", "quality": 90,
+                    "method": "beginframe" if browser.begin_frame else "screenshot"},
+        "browser_version": browser_version(browser.path),
+        "ffmpeg_version": ffmpeg_version_text,
+        "runtime": config,
+        "remote_assets": [asset.to_dict() for asset in
+                          sorted(fetcher.fetched.values(), key=lambda a: a.url)],
+        "files": [item.to_dict() for item in files],
+        "audio": None,
+    }
+    data["hash"] = compute_hash(data)
+    return data
+
+
+def load_plan(plan_dir: Path, *, verify_files: bool = True) -> Plan:
+    """Read ``plan.json`` and prove the plan folder is the one that was planned."""
+    plan_file = plan_dir / PLAN_FILE
+    try:
+        data = json.loads(plan_file.read_text())
+    except FileNotFoundError:
+        raise PlanInvalid(f"no {PLAN_FILE} in {plan_dir}",
+                          hint="run 'hfaction plan' first, or pass the plan folder") from None
+    except json.JSONDecodeError as error:
+        raise PlanInvalid(f"{plan_file} is not valid JSON ({error.msg})") from None
+    if not isinstance(data, dict) or data.get("schema") != PLAN_SCHEMA:
+        raise PlanInvalid(f"{plan_file} is not an hfaction plan of schema {PLAN_SCHEMA}")
+    expected = compute_hash(data)
+    if data.get("hash") != expected:
+        raise PlanHashMismatch(
+            f"{plan_file} says hash {str(data.get('hash'))[:12]} but its content hashes to "
+            f"{expected[:12]}",
+            hint="the plan was edited or corrupted; plan the render again",
+        )
+    result = Plan(data)
+    if verify_files:
+        _verify_files(plan_dir, result)
+    return result
+
+
+def _verify_files(plan_dir: Path, plan_: Plan) -> None:
+    checks = [(plan_dir / PROJECT_DIR / item.path, item.sha256, item.path) for item in plan_.files]
+    checks += [(plan_dir / REMOTE_DIR / asset.path, asset.sha256, asset.url)
+               for asset in plan_.remote_assets.values()]
+    for path, digest, label in checks:
+        if not path.is_file() or sha256_file(path) != digest:
+            state = "is missing" if not path.is_file() else "differs from the plan"
+            raise PlanHashMismatch(
+                f"{label} {state} in plan {plan_.hash[:12]} ({plan_dir})",
+                hint="the plan folder was changed after planning; plan the render again",
+            )
