@@ -310,6 +310,15 @@ class CompositionPage:
                 "use a Chromium build that honours --use-angle=swiftshader",
             )
 
+    def prime(self, frame: int) -> None:
+        """Draw ``frame`` and throw it away.
+
+        Chromium's first draw after load can raster transformed layers differently from
+        a draw that follows another frame; a chunk starting at frame k first draws k-1,
+        exactly as a single-chunk render did, so seams are pixel-identical.
+        """
+        self.capture(frame)
+
     def capture(self, frame: int) -> bytes:
         """Seek the composition to ``frame`` and return its pixels as a JPEG."""
         self.page.evaluate("(f) => __hf.seek(f)", frame)

@@ -129,6 +129,8 @@ def render_chunk(
                                runtime_config=plan_.runtime_config, size=plan_.capture_size)
             try:
                 page.load(ready_timeout)
+                if start > 0:
+                    page.prime(start - 1)
                 timings.load = time.perf_counter() - mark
                 command = chunk_encode_args(ffmpeg, partial, fps=plan_.fps,
                                             capture_size=plan_.capture_size,
