@@ -101,7 +101,12 @@ def test_cache_path_refuses_dot_dot_host(tmp_path: Path, url: str) -> None:
     assert _cache_path(cache, url) is None
 
 
-def test_remote_fetcher_uses_the_cache_and_follows_css(tmp_path: Path) -> None:
+def test_remote_fetcher_uses_the_cache_and_follows_css(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the network was used")
+
+    monkeypatch.setattr("urllib.request.urlopen", no_network)
     cache = tmp_path / "cache"
     write(cache, "cdn.example.com/lib/css/main.css", "@font-face{src:url(fonts/a.woff2)}")
     write(cache, "cdn.example.com/lib/css/fonts/a.woff2", "WOFF2")

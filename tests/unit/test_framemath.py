@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from fractions import Fraction
 
@@ -165,7 +166,7 @@ def test_split_chunks_covers_all_frames_without_overlap(frames: int, size: int) 
     chunks = split_chunks(frames, size)
     assert chunks[0][0] == 0
     assert chunks[-1][1] == frames
-    for (_, end), (next_start, _) in zip(chunks, chunks[1:], strict=False):
+    for (_, end), (next_start, _) in itertools.pairwise(chunks):
         assert end == next_start
     covered = [frame for start, end in chunks for frame in range(start, end)]
     assert covered == list(range(frames))
