@@ -26,6 +26,7 @@ USER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/120.0.0.0 Safari/537.36 hfaction"
 )
+_SAFE_HOST = re.compile(r"[A-Za-z0-9_.:\[\]-]+")
 _SAFE_SUFFIX = re.compile(r"\.[A-Za-z0-9]+")
 _CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)|@import\s+(['"])([^'"]+)\3""")
 
@@ -46,9 +47,11 @@ def css_references(css: str, base_url: str) -> list[str]:
 def _cache_path(cache_dir: Path, url: str) -> Path | None:
     parts = urlsplit(url)
     relative = PurePosixPath(unquote(parts.path).lstrip("/"))
-    if any(part == ".." for part in relative.parts) or not parts.hostname:
+    host = parts.hostname or ""
+    if (any(part == ".." for part in relative.parts) or not _SAFE_HOST.fullmatch(host)
+            or set(host) == {"."}):
         return None
-    candidate = cache_dir / parts.hostname / relative
+    candidate = cache_dir / host / relative
     if parts.query:
         with_query = candidate.with_name(candidate.name + "?" + parts.query)
         if with_query.is_file():

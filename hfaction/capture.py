@@ -8,6 +8,7 @@ assets from the plan's frozen copies, and anything else is refused.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import mimetypes
 import re
@@ -125,7 +126,8 @@ class AssetServer:
                 self.refused.append(url)
                 raise RemoteAssetNotFrozen(
                     f"the page requested {url}, which was not fetched when the render was planned",
-                    hint="load remote assets from the page's markup or styles so planning sees them",
+                    hint="load remote assets from the page's markup or styles so planning "
+                    "sees them",
                 )
             asset = self.fetch_remote(url)
             self.remote[url] = asset
@@ -345,7 +347,5 @@ class CompositionPage:
         raise BrowserFailed("Chromium produced no frame after three beginFrame requests")
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(PlaywrightError):
             self._context.close()
-        except PlaywrightError:
-            pass

@@ -275,28 +275,23 @@ def version() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI; errors become one line and an exit code."""
+    """Entry point: run the CLI; errors become one line and an exit code.
+
+    typer itself reports usage errors (exit 2); everything hfaction raises on
+    purpose is an HfactionError and is printed here, without a traceback.
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="hfaction")
+    except SystemExit as finished:
+        code = finished.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
     except HfactionError as error:
         stderr.print(f"error: {error.one_line()}", markup=False)
         return error.exit_code
-    except typer.Abort:
-        stderr.print("aborted", markup=False)
-        return 130
     except KeyboardInterrupt:
         stderr.print("interrupted", markup=False)
         return 130
-    except _click_exceptions() as error:
-        error.show()
-        return int(getattr(error, "exit_code", 2))
     return 0
-
-
-def _click_exceptions() -> tuple[type[BaseException], ...]:
-    import click
-
-    return (click.ClickException,)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ browser can know (a timeline's duration) is read later, at planning.
 from __future__ import annotations
 
 import json
+import math
+import posixpath
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -31,7 +33,8 @@ DEFAULT_FPS = Fraction(30)
 MIN_SIDE, MAX_SIDE = 16, 7680
 
 _VOID_TAGS = frozenset(
-    "area base br col embed hr img input link meta param source track wbr".split()
+    ["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+     "source", "track", "wbr"]
 )
 _MEDIA_TAGS = frozenset({"video", "audio"})
 _UNTIMED_TAGS = frozenset({"script", "style", "link", "meta"})
@@ -92,10 +95,11 @@ class _Collector(HTMLParser):
             self.result.roots.append(element)
         if "data-composition-src" in attributes:
             self.result.hosts.append(element)
-        # As in HyperFrames, every element with data-start is timed, not only .clip.
-        if "data-start" in attributes and tag not in _UNTIMED_TAGS and own_id is None:
-            self.result.timed.append(element)
-        elif "data-start" in attributes and "data-composition-src" in attributes:
+        # As in HyperFrames, every element with data-start is timed, not only .clip; a
+        # root is timed only when it is also a host.
+        is_host = "data-composition-src" in attributes
+        if "data-start" in attributes and tag not in _UNTIMED_TAGS and (own_id is None
+                                                                         or is_host):
             self.result.timed.append(element)
         if tag not in _VOID_TAGS:
             inner = own_id if own_id is not None else outer
@@ -307,7 +311,7 @@ def load_project(project_dir: Path, entry: str = "index.html") -> ProjectComposi
     media_ends: list[Fraction] = []
     files = [str(entry_path)]
     _collect(project_dir, parsed, root.composition_id, Fraction(0), starts, nested,
-             media_ends, files, chain=[str(entry_path)])
+             media_ends, files, chain=[str(entry_path)], entry=str(entry_path))
     variables = _declared_variables(parsed)
     return ProjectComposition(
         entry=str(entry_path),
@@ -341,7 +345,8 @@ def _root_of(element: Element) -> Root:
         fps=fps,
         no_timeline="data-no-timeline" in attrs,
         where=element.where,
-        size_declared=bool(attrs.get("data-width", "").strip() or attrs.get("data-height", "").strip()),
+        size_declared=bool(attrs.get("data-width", "").strip()
+                           or attrs.get("data-height", "").strip()),
     )
 
 
@@ -356,6 +361,7 @@ def _collect(
     files: list[str],
     *,
     chain: list[str],
+    entry: str,
 ) -> None:
     by_composition: dict[str, list[Element]] = {}
     for element in parsed.timed:
@@ -373,13 +379,16 @@ def _collect(
                 media_ends.append(offset + local_offsets.get(composition_id, Fraction(0)) + end)
     for host in parsed.hosts:
         parent = host.composition_id or default_composition
+        # The page resolves data-composition-src against the entry document's URL.
+        original = host.attrs["data-composition-src"].strip()
         src = safe_relative(
-            project_dir, host.attrs["data-composition-src"], where=f"data-composition-src at "
-            f"{host.where}"
+            project_dir, posixpath.normpath(posixpath.join(posixpath.dirname(entry), original)),
+            where=f"data-composition-src={original!r} at {host.where}",
         )
         if str(src) in chain:
             raise NestedCompositionError(
-                f"{host.where} embeds {src}, which embeds itself ({' -> '.join([*chain, str(src)])})"
+                f"{host.where} embeds {src}, which embeds itself "
+                f"({' -> '.join([*chain, str(src)])})"
             )
         start_text = host.attrs.get("data-start", "0").strip() or "0"
         local_start = starts.get(parent, {}).get(start_text)
@@ -407,7 +416,8 @@ def _collect(
                 start=absolute_start,
                 duration=parse_duration(duration_text, where=host.where) if duration_text else None,
                 playback_start=(
-                    parse_duration(playback_text, where=host.where) if playback_text else Fraction(0)
+                    parse_duration(playback_text, where=host.where)
+                    if playback_text else Fraction(0)
                 ),
                 no_timeline="data-no-timeline" in host.attrs
                 or (inner_root is not None and "data-no-timeline" in inner_root.attrs),
@@ -416,7 +426,7 @@ def _collect(
         )
         playback = nested[-1].playback_start
         _collect(project_dir, inner, inner_id, absolute_start - playback, starts, nested,
-                 media_ends, files, chain=[*chain, str(src)])
+                 media_ends, files, chain=[*chain, str(src)], entry=entry)
 
 
 def _declared_variables(parsed: ParsedFile) -> list[dict[str, object]]:
@@ -467,6 +477,8 @@ def _coerce_variable(variable_id: str, kind: str, text: str) -> object:
             number = float(text)
         except ValueError:
             raise InvalidVariable(f"variable {variable_id!r} is a number; got {text!r}") from None
+        if not math.isfinite(number):
+            raise InvalidVariable(f"variable {variable_id!r} must be a finite number; got {text!r}")
         return int(number) if number.is_integer() else number
     if kind == "boolean":
         lowered = text.strip().lower()

@@ -20,7 +20,9 @@ from hfaction import proc
 from hfaction.errors import EncodeFailed, FfmpegNotFound, InvalidOption
 from hfaction.framemath import format_fps
 
-INSTALL_HINT = "install it with 'sudo apt-get install ffmpeg' or set HFACTION_FFMPEG=/path/to/ffmpeg"
+INSTALL_HINT = (
+    "install it with 'sudo apt-get install ffmpeg' or set HFACTION_FFMPEG=/path/to/ffmpeg"
+)
 
 
 @dataclass(frozen=True)

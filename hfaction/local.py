@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from hfaction.assemble import AssembleResult, assemble
 from hfaction.errors import HfactionError, InvalidOption, WorkerFailed, error_from_dict
@@ -38,13 +38,27 @@ def default_workers() -> int:
     return max(1, min(cores or 1, available // WORKER_MEMORY_BYTES))
 
 
-class ProgressSink:
+class ProgressSink(Protocol):
     """What a render reports while it runs; the CLI shows it, tests record it."""
 
     def planned(self, plan_: Plan, workers: int) -> None: ...
     def frame_done(self, frame: int) -> None: ...
     def chunk_done(self, index: int, start: int, end: int, seconds: float) -> None: ...
     def assembling(self) -> None: ...
+
+
+class _SilentProgress:
+    def planned(self, plan_: Plan, workers: int) -> None:
+        pass
+
+    def frame_done(self, frame: int) -> None:
+        pass
+
+    def chunk_done(self, index: int, start: int, end: int, seconds: float) -> None:
+        pass
+
+    def assembling(self) -> None:
+        pass
 
 
 @dataclass
@@ -101,7 +115,7 @@ def render_local(
         raise InvalidOption(f"--workers is {workers}; it must be at least 1")
     if output.exists() and output.is_dir():
         raise InvalidOption(f"output {output} is a folder", hint="pass a file name like out.mp4")
-    sink = progress or ProgressSink()
+    sink: ProgressSink = progress or _SilentProgress()
     started = clock()
     worker_count = workers or default_workers()
     scratch = Path(tempfile.mkdtemp(prefix="hfaction-", dir=work_dir))

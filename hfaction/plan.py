@@ -26,7 +26,13 @@ from hfaction.composition import (
     load_project,
     resolve_variables,
 )
-from hfaction.encode import EncoderSettings, encoder_settings, even_size, ffmpeg_binary, ffmpeg_version
+from hfaction.encode import (
+    EncoderSettings,
+    encoder_settings,
+    even_size,
+    ffmpeg_binary,
+    ffmpeg_version,
+)
 from hfaction.errors import (
     InvalidDuration,
     InvalidOption,

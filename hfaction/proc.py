@@ -6,6 +6,7 @@ user sees what ran and why it failed without a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 from collections import deque
@@ -99,10 +100,8 @@ class StreamingProcess:
     def finish(self) -> None:
         """Close stdin, wait, and raise if the process failed."""
         assert self._process.stdin is not None
-        try:
+        with contextlib.suppress(BrokenPipeError):
             self._process.stdin.close()
-        except BrokenPipeError:
-            pass
         returncode = self._process.wait()
         self._drain.join(timeout=5)
         if returncode != 0:

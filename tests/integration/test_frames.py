@@ -15,7 +15,13 @@ from hfaction.framemath import frame_count
 from hfaction.local import render_local
 from hfaction.plan import RenderOptions, plan
 from tests.conftest import FIXTURES
-from tests.integration.conftest import decode_gray, decode_rgb, frame_md5s, psnr_per_frame, read_bits
+from tests.integration.conftest import (
+    decode_gray,
+    decode_rgb,
+    frame_md5s,
+    psnr_per_frame,
+    read_bits,
+)
 
 
 def stream_info(path: Path) -> dict[str, str]:

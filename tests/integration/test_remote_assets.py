@@ -102,7 +102,7 @@ def test_chunks_render_with_the_server_gone(
 
 def test_asset_cache_is_used_before_the_network(
         tmp_path: Path, loopback_server: tuple[LoopbackServer, Path]) -> None:
-    server, root = loopback_server
+    server, _root = loopback_server
     cache = tmp_path / "cache"
     serve_assets(cache / "127.0.0.1")  # laid out as HOST/PATH
     folder = remote_project(tmp_path, server)

@@ -115,14 +115,6 @@ def test_main_plan_reports_a_missing_browser_as_exit_1(
     assert "BROWSER_NOT_FOUND" in line and "no-browser" in line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ModuleNotFoundError,
-    reason="BUG: cli.main catches usage errors with `import click`, but the installed typer "
-    "(0.29) vendors click as typer._click and click is not installed (nor declared in "
-    "pyproject), so the bare `hfaction` command "
-    "crashes with ModuleNotFoundError and a traceback",
-)
 def test_main_without_arguments_does_not_crash(capsys: pytest.CaptureFixture[str]) -> None:
     code = main([])
     captured = capsys.readouterr()
@@ -131,12 +123,6 @@ def test_main_without_arguments_does_not_crash(capsys: pytest.CaptureFixture[str
     assert "Traceback" not in captured.out + captured.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ModuleNotFoundError,
-    reason="BUG: a usage error (missing argument) reaches `except _click_exceptions()`, which "
-    "imports the absent click package: ModuleNotFoundError instead of exit code 2",
-)
 def test_main_usage_error_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["plan"])
     captured = capsys.readouterr()
