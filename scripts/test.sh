@@ -5,6 +5,6 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 bash scripts/bootstrap.sh --test
-.venv/bin/ruff check hfaction tests benchmarks
+.venv/bin/ruff check .
 .venv/bin/mypy
 HFACTION_REQUIRE_TOOLS=1 .venv/bin/python -m pytest "$@"
