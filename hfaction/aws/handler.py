@@ -1,0 +1,287 @@
+"""The Lambda handler: event -> download from S3 to /tmp -> core primitive -> upload -> result.
+
+Thin glue over :mod:`hfaction.plan`, :mod:`hfaction.chunk` and :mod:`hfaction.assemble`;
+the S3 client and the browser are created once per container and reused while warm.
+Typed errors are re-raised as exceptions whose class name is the error code, which is
+the name Step Functions sees (so Retry/Catch can match ``PLAN_HASH_MISMATCH``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hfaction.aws import s3uri
+from hfaction.aws.transport import download_prefix, pack_dir, unpack_to
+from hfaction.errors import HfactionError, InvalidOption, PlanHashMismatch
+
+_MODULE_LOADED = time.monotonic()
+_FIRST_INVOCATION = True
+
+# Only these render options may come from an execution's input.
+_OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
+    "entry": str, "fps": str, "quality": str, "crf": int, "chunk_size": int,
+    "parallelism": int, "width": int, "height": int, "variables": dict,
+    "ready_timeout": (int, float),
+}
+_ERROR_TYPES: dict[str, type[Exception]] = {}
+
+
+def lambda_error(error: HfactionError) -> Exception:
+    """An exception whose class name is the error's code, carrying its one-line message."""
+    cls = _ERROR_TYPES.get(error.code)
+    if cls is None:
+        cls = type(error.code, (Exception,), {"__module__": "hfaction.aws.errors"})
+        _ERROR_TYPES[error.code] = cls
+    return cls(json.dumps(error.to_dict()))
+
+
+@dataclass
+class Deps:
+    """What a container creates once: clients, the bucket it may touch, the browser."""
+
+    s3: Any
+    bucket: str
+    work_root: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "hfaction")
+    session: Any = None  # hfaction.capture.BrowserSession, launched on first chunk
+
+    def browser(self) -> Any:
+        if self.session is None:
+            from hfaction.browser import resolve_browser
+            from hfaction.capture import BrowserSession
+
+            self.session = BrowserSession(resolve_browser()).__enter__()
+        return self.session
+
+
+_DEPS: Deps | None = None
+
+
+def default_deps() -> Deps:
+    global _DEPS
+    if _DEPS is None:
+        import boto3
+
+        _DEPS = Deps(s3=boto3.client("s3"), bucket=os.environ["RENDER_BUCKET"])
+    return _DEPS
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The Lambda entry point."""
+    return handle(event, context, default_deps())
+
+
+def handle(event: dict[str, Any], context: Any, deps: Deps) -> dict[str, Any]:
+    global _FIRST_INVOCATION
+    started = time.monotonic()
+    init_ms = round((started - _MODULE_LOADED) * 1000) if _FIRST_INVOCATION else 0
+    _FIRST_INVOCATION = False
+    timings: dict[str, float] = {}
+    action = str(event.get("action", "")) if isinstance(event, dict) else ""
+    record: dict[str, Any] = {"action": action, "render_id": event.get("render_id"),
+                              "index": event.get("index"), "cold": init_ms > 0,
+                              "init_ms": init_ms}
+    work = deps.work_root / f"invocation-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        work.mkdir(parents=True)
+        result = _dispatch(action, event, deps, work, timings)
+        record.update(status="ok", frames=result.get("frames"))
+        return {**result, "invocation": _invocation(record, started, context, timings)}
+    except HfactionError as error:
+        record.update(status="error", error=error.code, message=error.message)
+        raise lambda_error(error) from None
+    except Exception as error:
+        last = traceback.format_exception_only(type(error), error)[-1].strip()
+        record.update(status="error", error=type(error).__name__, message=last)
+        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        summary = _invocation(record, started, context, timings)
+        print(json.dumps({"hfaction": summary}, sort_keys=True), file=sys.stdout, flush=True)
+        _save_invocation(deps, event, summary, context)
+
+
+def _invocation(record: dict[str, Any], started: float, context: Any,
+                timings: dict[str, float]) -> dict[str, Any]:
+    return {
+        **record,
+        "duration_ms": round((time.monotonic() - started) * 1000),
+        "memory_mb": int(getattr(context, "memory_limit_in_mb", 0) or 0),
+        "request_id": str(getattr(context, "aws_request_id", "") or ""),
+        "architecture": os.environ.get("HFACTION_ARCHITECTURE", "x86_64"),
+        "timings": {key: round(value, 3) for key, value in timings.items()},
+    }
+
+
+def _save_invocation(deps: Deps, event: dict[str, Any], summary: dict[str, Any],
+                     context: Any) -> None:
+    # Cost accounting reads these records, failed invocations included.
+    try:
+        render_id = s3uri.check_id(str(event.get("render_id", "")), "render id")
+    except HfactionError:
+        return
+    name = f"{summary['action'] or 'unknown'}-{summary.get('index')}-" \
+           f"{summary['request_id'] or time.monotonic_ns()}"
+    try:
+        deps.s3.put_object(Bucket=deps.bucket, Key=s3uri.invocation_key(render_id, name),
+                           Body=json.dumps(summary).encode(), ContentType="application/json")
+    except Exception as error:  # accounting must never fail a render
+        print(json.dumps({"hfaction_warning": f"invocation record not saved: {error}"}))
+
+
+class _Timer:
+    def __init__(self, timings: dict[str, float], name: str) -> None:
+        self.timings, self.name = timings, name
+
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.timings[self.name] = self.timings.get(self.name, 0.0) + (
+            time.perf_counter() - self.started)
+
+
+def _dispatch(action: str, event: dict[str, Any], deps: Deps, work: Path,
+              timings: dict[str, float]) -> dict[str, Any]:
+    s3uri.require_bucket(str(event.get("bucket", "")), deps.bucket)
+    render_id = s3uri.check_id(str(event.get("render_id", "")), "render id")
+    if action == "plan":
+        return _plan(event, deps, work, timings, render_id)
+    if action == "render_chunk":
+        return _render_chunk(event, deps, work, timings, render_id)
+    if action == "assemble":
+        return _assemble(event, deps, work, timings, render_id)
+    raise InvalidOption(f"unknown action {action!r}; expected plan, render_chunk or assemble")
+
+
+def render_options(raw: Any) -> Any:
+    from hfaction.plan import RenderOptions
+
+    if not isinstance(raw, dict):
+        raise InvalidOption("options must be a JSON object")
+    unknown = sorted(set(raw) - set(_OPTION_TYPES))
+    if unknown:
+        raise InvalidOption(f"unknown render option {unknown[0]!r}")
+    for key, value in raw.items():
+        if value is not None and not isinstance(value, _OPTION_TYPES[key]):
+            raise InvalidOption(f"render option {key!r} has the wrong type")
+    values = {key: value for key, value in raw.items() if value is not None}
+    if "variables" in values:
+        values["variables"] = {str(k): str(v) for k, v in values["variables"].items()}
+    return RenderOptions(**values)
+
+
+def _plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, float],
+          render_id: str) -> dict[str, Any]:
+    from hfaction.plan import PLAN_FILE, plan
+
+    site_id = s3uri.check_id(str(event.get("site_id", "")), "site id")
+    options = render_options(event.get("options") or {})
+    output_key = s3uri.check_key(str(event.get("output_key") or
+                                     s3uri.default_output_key(render_id)))
+    site_dir = work / "site"
+    with _Timer(timings, "download"):
+        keys = download_prefix(deps.s3, deps.bucket, s3uri.site_prefix(site_id), site_dir)
+    if not keys:
+        raise InvalidOption(f"site {site_id} has no files in s3://{deps.bucket}/"
+                            f"{s3uri.site_prefix(site_id)}",
+                            hint="upload it with 'hfaction lambda sites create DIR'")
+    with _Timer(timings, "plan"):
+        planned = plan(site_dir, options, work / "plan")
+    with _Timer(timings, "upload"):
+        deps.s3.put_object(Bucket=deps.bucket, Key=s3uri.plan_key(render_id),
+                           Body=pack_dir(work / "plan"))
+        deps.s3.put_object(Bucket=deps.bucket, Key=s3uri.plan_json_key(render_id),
+                           Body=(work / "plan" / PLAN_FILE).read_bytes(),
+                           ContentType="application/json")
+    return {
+        "render_id": render_id,
+        "bucket": deps.bucket,
+        "plan_key": s3uri.plan_key(render_id),
+        "plan_hash": planned.hash,
+        "frames": planned.frames,
+        "fps": planned.data["fps"],
+        "duration": planned.duration,
+        "width": planned.output_size[0],
+        "height": planned.output_size[1],
+        "chunk_count": len(planned.chunks),
+        "chunks": [{"index": i, "start": s, "end": e} for i, (s, e) in enumerate(planned.chunks)],
+        "output_key": output_key,
+    }
+
+
+def _fetch_plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, float],
+                render_id: str) -> Path:
+    key = s3uri.check_key(str(event.get("plan_key", "")))
+    if key != s3uri.plan_key(render_id):
+        raise s3uri.S3UriNotAllowed(f"plan key {key!r} does not belong to render {render_id}")
+    with _Timer(timings, "download"):
+        deps.s3.download_file(deps.bucket, key, str(work / "plan.tar"))
+        unpack_to(work / "plan.tar", work / "plan")
+    return work / "plan"
+
+
+def _render_chunk(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, float],
+                  render_id: str) -> dict[str, Any]:
+    from hfaction.chunk import render_chunk
+
+    index = event.get("index")
+    if not isinstance(index, int) or index < 0:
+        raise InvalidOption(f"chunk index {index!r} is not a non-negative integer")
+    plan_dir = _fetch_plan(event, deps, work, timings, render_id)
+    with _Timer(timings, "launch"):
+        session = deps.browser()
+    result = render_chunk(plan_dir, index, work / "chunk.mp4", session=session)
+    if event.get("plan_hash") and event["plan_hash"] != result.plan_hash:
+        raise PlanHashMismatch(
+            f"chunk {index} of render {render_id} rendered plan {result.plan_hash[:12]}, "
+            f"the execution planned {str(event['plan_hash'])[:12]}",
+            hint="start the render again",
+        )
+    timings.update(load=result.timings.load, capture=result.timings.capture,
+                   encode=result.timings.encode)
+    key = s3uri.chunk_key(render_id, index)
+    with _Timer(timings, "upload"):
+        deps.s3.upload_file(str(result.path), deps.bucket, key)
+    return {"index": index, "key": key, "start": result.start, "end": result.end,
+            "frames": result.frames, "bytes": result.bytes}
+
+
+def _assemble(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, float],
+              render_id: str) -> dict[str, Any]:
+    from hfaction.assemble import assemble
+
+    plan_dir = _fetch_plan(event, deps, work, timings, render_id)
+    chunks = event.get("chunks")
+    if not isinstance(chunks, list):
+        raise InvalidOption("assemble needs the list of chunk results")
+    ordered = sorted(chunks, key=lambda item: int(item["index"]))
+    paths = []
+    with _Timer(timings, "download"):
+        for item in ordered:
+            key = s3uri.check_key(str(item["key"]))
+            if key != s3uri.chunk_key(render_id, int(item["index"])):
+                raise s3uri.S3UriNotAllowed(f"chunk key {key!r} does not belong to render "
+                                            f"{render_id}")
+            path = work / "chunks" / Path(key).name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            deps.s3.download_file(deps.bucket, key, str(path))
+            paths.append(path)
+    output_key = s3uri.check_key(str(event.get("output_key") or
+                                     s3uri.default_output_key(render_id)))
+    with _Timer(timings, "assemble"):
+        result = assemble(plan_dir, paths, work / "out.mp4")
+    with _Timer(timings, "upload"):
+        deps.s3.upload_file(str(result.path), deps.bucket, output_key,
+                            ExtraArgs={"ContentType": "video/mp4"})
+    return {"render_id": render_id, "output_key": output_key,
+            "output_uri": f"s3://{deps.bucket}/{output_key}", "bytes": result.bytes,
+            "frames": result.frames, "duration": result.duration}

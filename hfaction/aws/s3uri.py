@@ -1,0 +1,86 @@
+"""S3 locations: parsing, and keeping every key inside the render bucket's layout."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from hfaction.errors import BadInput
+
+# Layout of the render bucket. Intermediates live under work/ (a lifecycle rule
+# expires them); final renders under renders/ are never expired.
+SITES_PREFIX = "sites/"
+WORK_PREFIX = "work/"
+RENDERS_PREFIX = "renders/"
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+
+
+class S3UriNotAllowed(BadInput):
+    code = "S3_URI_NOT_ALLOWED"
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    key: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def parse_s3_uri(uri: str) -> S3Location:
+    match = re.fullmatch(r"s3://([^/]+)/(.+)", uri.strip())
+    if not match or not _BUCKET.match(match.group(1)):
+        raise S3UriNotAllowed(f"{uri!r} is not an s3://BUCKET/KEY URI")
+    return S3Location(match.group(1), check_key(match.group(2)))
+
+
+def check_key(key: str) -> str:
+    """A key that cannot climb out of its prefix or hide control characters."""
+    if (not key or key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/"))
+            or any(ord(ch) < 32 for ch in key) or len(key) > 1024):
+        raise S3UriNotAllowed(f"S3 key {key!r} is not allowed",
+                              hint="use a relative key without '.', '..' or empty parts")
+    return key
+
+
+def check_id(value: str, what: str) -> str:
+    if not isinstance(value, str) or not _ID.match(value):
+        raise S3UriNotAllowed(f"{what} {value!r} is not a valid id",
+                              hint="use letters, digits, '-' and '_' (at most 128)")
+    return value
+
+
+def require_bucket(location_bucket: str, allowed_bucket: str) -> None:
+    if location_bucket != allowed_bucket:
+        raise S3UriNotAllowed(
+            f"bucket {location_bucket!r} is not this stack's render bucket",
+            hint=f"hfaction only reads and writes s3://{allowed_bucket}/",
+        )
+
+
+def plan_key(render_id: str) -> str:
+    return f"{WORK_PREFIX}{check_id(render_id, 'render id')}/plan.tar"
+
+
+def plan_json_key(render_id: str) -> str:
+    return f"{WORK_PREFIX}{check_id(render_id, 'render id')}/plan.json"
+
+
+def chunk_key(render_id: str, index: int) -> str:
+    return f"{WORK_PREFIX}{check_id(render_id, 'render id')}/chunks/chunk-{int(index):05d}.mp4"
+
+
+def invocation_key(render_id: str, name: str) -> str:
+    return f"{WORK_PREFIX}{check_id(render_id, 'render id')}/invocations/{name}.json"
+
+
+def default_output_key(render_id: str) -> str:
+    return f"{RENDERS_PREFIX}{check_id(render_id, 'render id')}/out.mp4"
+
+
+def site_prefix(site_id: str) -> str:
+    return f"{SITES_PREFIX}{check_id(site_id, 'site id')}/"
