@@ -402,7 +402,7 @@ class RenderSample:
                 "output_bytes": self.output_bytes, "chunk_timings": self.chunk_timings}
 
 
-def measure_end_to_end(project: Path, output: Path, workers: int | None, browser: str | None,
+def measure_end_to_end(project: Path, output: Path, workers: int, browser: str | None,
                        crf: int | None = None) -> RenderSample:
     """render_local at the standard preset, timed from the call to the written MP4."""
     options = RenderOptions(quality="standard", crf=crf, browser=browser)
@@ -592,6 +592,7 @@ def bench_size(width: int, height: int, args: argparse.Namespace, files: Sequenc
     label = f"{width}x{height}"
     composition = write_composition(scratch / f"composition-{label}", width, height,
                                     args.seconds, files[0], files[1:])
+    # Computed once, so capture-only and end-to-end use the same count by construction.
     workers = args.workers or default_workers()
     # One plan for the capture-only runs, chunked exactly as render_local chunks.
     plan_dir = scratch / f"plan-{label}"
@@ -612,7 +613,7 @@ def bench_size(width: int, height: int, args: argparse.Namespace, files: Sequenc
             f"{sample.fps:.2f} fps ({sample.workers} workers)")
 
     def run_ours() -> None:
-        sample = measure_end_to_end(composition, ours_out, args.workers, args.browser)
+        sample = measure_end_to_end(composition, ours_out, workers, args.browser)
         renders.append(sample)
         log(f"  end-to-end:   {sample.frames} frames in {sample.wall_s:.2f}s = "
             f"{sample.fps:.2f} fps (plan {sample.plan_s:.2f}s, chunks {sample.chunks_s:.2f}s, "
@@ -638,7 +639,7 @@ def bench_size(width: int, height: int, args: argparse.Namespace, files: Sequenc
 
     log(f"[{label}] lossless reference render (--crf 0, untimed)")
     lossless_out = outputs / f"ours-lossless-{label}.mp4"
-    lossless = measure_end_to_end(composition, lossless_out, args.workers, args.browser, crf=0)
+    lossless = measure_end_to_end(composition, lossless_out, workers, args.browser, crf=0)
     reference = video_info(lossless_out)
     quality = [compare("ours (standard)", ours_out, lossless_out, reference)]
     if peers:
@@ -675,7 +676,9 @@ def bench_size(width: int, height: int, args: argparse.Namespace, files: Sequenc
         "quality": quality,
         "samples": {"capture_only": [s.to_dict() for s in captures],
                     "end_to_end": [s.to_dict() for s in renders],
-                    "peer": [s.to_dict() for s in peers]},
+                    # the peer's logs are kept only with --keep
+                    "peer": [{**s.to_dict(), "log": s.log if args.keep else None}
+                             for s in peers]},
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in load_after],
     }

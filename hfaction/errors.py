@@ -182,15 +182,24 @@ def all_error_classes() -> list[type[HfactionError]]:
     pending: list[type[HfactionError]] = [HfactionError]
     while pending:
         cls = pending.pop()
-        found.append(cls)
+        if not getattr(cls, "remote", False):
+            found.append(cls)
         pending.extend(cls.__subclasses__())
     return found
+
+
+_REMOTE_ERRORS: dict[str, type[HfactionError]] = {}
 
 
 def error_from_dict(data: dict[str, str]) -> HfactionError:
     """Rebuild an error sent across a process boundary (worker processes, Lambda results)."""
     by_code = {cls.code: cls for cls in all_error_classes()}
-    cls = by_code.get(data.get("code", ""), RenderFailed)
+    code = data.get("code", "") or RenderFailed.code
+    cls = by_code.get(code)
+    if cls is None:
+        # A code from elsewhere (a Step Functions or Lambda error name): keep it.
+        cls = _REMOTE_ERRORS.setdefault(
+            code, type("RemoteError", (RenderFailed,), {"code": code, "remote": True}))
     error = cls.__new__(cls)
     HfactionError.__init__(error, data.get("message", "unknown error"),
                            hint=data.get("hint") or None)

@@ -1,0 +1,251 @@
+"""Sites, renders and their progress on a deployed stack (everything through the facade)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hfaction.aws import s3uri
+from hfaction.aws.cost import Cost, render_cost, state_transitions
+from hfaction.aws.facade import AwsFacade, StackInfo, execution_arn
+from hfaction.errors import HfactionError, RenderFailed, error_from_dict
+from hfaction.project import ProjectFile, check_project_dir, iter_project_files, sha256_file
+from hfaction.project import tree_hash as project_tree_hash
+
+SITE_MANIFEST = ".hfaction-site.json"
+
+
+@dataclass
+class SiteResult:
+    site_id: str
+    files: int
+    uploaded: bool
+
+
+def create_site(facade: AwsFacade, bucket: str, project_dir: Path) -> SiteResult:
+    """Upload a project once under its content address; an unchanged tree uploads nothing.
+
+    The manifest goes last, so its presence means the whole site is there.
+    """
+    root = check_project_dir(project_dir)
+    files = [
+        ProjectFile(path.relative_to(root).as_posix(), path.stat().st_size, sha256_file(path))
+        for path in iter_project_files(root)
+    ]
+    site_id = project_tree_hash(files)
+    prefix = s3uri.site_prefix(site_id)
+    manifest_key = prefix + SITE_MANIFEST
+    if facade.object_exists(bucket, manifest_key):
+        return SiteResult(site_id, len(files), uploaded=False)
+    for item in files:
+        facade.put_bytes(bucket, prefix + s3uri.check_key(item.path),
+                         (root / item.path).read_bytes())
+    manifest = {"site_id": site_id, "files": [item.to_dict() for item in files]}
+    facade.put_bytes(bucket, manifest_key, json.dumps(manifest).encode(), "application/json")
+    return SiteResult(site_id, len(files), uploaded=True)
+
+
+def new_render_id() -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"hf-{stamp}-{secrets.token_hex(4)}"
+
+
+def start_render(facade: AwsFacade, stack: StackInfo, site_id: str, options: dict[str, Any],
+                 *, output_key: str | None = None, render_id: str | None = None) -> str:
+    render_id = s3uri.check_id(render_id or new_render_id(), "render id")
+    payload = {
+        "render_id": render_id,
+        "bucket": stack.bucket,
+        "site_id": s3uri.check_id(site_id, "site id"),
+        "options": options,
+        "output_key": s3uri.check_key(output_key or s3uri.default_output_key(render_id)),
+    }
+    facade.start_execution(stack.state_machine_arn, render_id, payload)
+    return render_id
+
+
+@dataclass
+class ChunkError:
+    index: int | None
+    code: str
+    message: str
+
+
+@dataclass
+class Progress:
+    render_id: str
+    status: str  # RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED
+    chunks_total: int | None
+    chunks_done: int
+    chunks_in_flight: int
+    frames_total: int | None
+    frames_done: int
+    elapsed_s: float
+    cost: Cost
+    output_uri: str | None = None
+    output_url: str | None = None
+    output_bytes: int | None = None
+    errors: list[ChunkError] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return self.status != "RUNNING"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "render_id": self.render_id, "status": self.status,
+            "chunks": {"total": self.chunks_total, "done": self.chunks_done,
+                       "in_flight": self.chunks_in_flight},
+            "frames": {"total": self.frames_total, "done": self.frames_done},
+            "elapsed_s": round(self.elapsed_s, 1), "cost": self.cost.to_dict(),
+            "output_uri": self.output_uri, "output_url": self.output_url,
+            "output_bytes": self.output_bytes,
+            "errors": [{"chunk": e.index, "code": e.code, "message": e.message}
+                       for e in self.errors],
+        }
+
+
+def _timestamp(value: Any) -> float:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return float(value or time.time())
+
+
+def _task_output(event: dict[str, Any]) -> Any:
+    details = event.get("taskSucceededEventDetails") or event.get(
+        "lambdaFunctionSucceededEventDetails") or {}
+    try:
+        output = json.loads(details.get("output") or "null")
+    except json.JSONDecodeError:
+        return None
+    if isinstance(output, dict) and "Payload" in output:
+        return output["Payload"]
+    return output
+
+
+def _error_details(event: dict[str, Any]) -> tuple[str, str] | None:
+    for key, value in event.items():
+        if key.endswith("FailedEventDetails") and isinstance(value, dict):
+            return str(value.get("error", "")), str(value.get("cause", ""))
+    return None
+
+
+def _decode_cause(code: str, cause: str) -> ChunkError:
+    index = None
+    message = cause
+    try:
+        parsed = json.loads(cause)
+        if isinstance(parsed, dict) and "errorMessage" in parsed:
+            message = str(parsed["errorMessage"])
+            parsed = json.loads(message)
+        if isinstance(parsed, dict):
+            message = str(parsed.get("message", message))
+            index = parsed.get("index")
+    except (json.JSONDecodeError, TypeError):
+        pass
+    return ChunkError(index=index, code=code, message=message)
+
+
+def progress(facade: AwsFacade, stack: StackInfo, render_id: str, *,
+             presign_expiry_s: int = 3600) -> Progress:
+    arn = execution_arn(stack.state_machine_arn, s3uri.check_id(render_id, "render id"))
+    execution = facade.describe_execution(arn)
+    history = facade.execution_history(arn)
+    records = [facade.get_json(stack.bucket, key) for key in
+               facade.list_keys(stack.bucket, f"{s3uri.WORK_PREFIX}{render_id}/invocations/")]
+    invocations = [record for record in records if isinstance(record, dict)]
+    plan_output: dict[str, Any] = {}
+    output: dict[str, Any] = {}
+    for event in history:
+        result = _task_output(event)
+        if isinstance(result, dict) and "plan_key" in result and "chunks" in result:
+            plan_output = result
+        if isinstance(result, dict) and "output_key" in result and "bytes" in result:
+            output = result
+    done = {int(r["index"]) for r in invocations
+            if r.get("action") == "render_chunk" and r.get("status") == "ok"
+            and isinstance(r.get("index"), int)}
+    chunk_frames = {int(r["index"]): int(r.get("frames") or 0) for r in invocations
+                    if r.get("action") == "render_chunk" and r.get("status") == "ok"
+                    and isinstance(r.get("index"), int)}
+    started = sum(1 for e in history if e.get("type") in ("TaskScheduled",
+                                                           "LambdaFunctionScheduled"))
+    finished = len(invocations)
+    status = str(execution.get("status", "RUNNING"))
+    in_flight = max(0, started - finished) if status == "RUNNING" else 0
+    if plan_output and in_flight and not any(r.get("action") == "plan" for r in invocations):
+        in_flight = 0
+    errors: list[ChunkError] = []
+    for event in history:
+        details = _error_details(event)
+        if details and details[0] and event.get("type", "").endswith("Failed") and \
+                event.get("type") != "ExecutionFailed":
+            errors.append(_decode_cause(*details))
+    if status in ("FAILED", "TIMED_OUT", "ABORTED") and not errors:
+        errors.append(_decode_cause(str(execution.get("error", status)),
+                                    str(execution.get("cause", ""))))
+    for error in errors:
+        if error.index is None:
+            matching = [r for r in invocations if r.get("error") == error.code]
+            if matching and isinstance(matching[0].get("index"), int):
+                error.index = matching[0]["index"]
+    start = _timestamp(execution.get("startDate"))
+    stop = _timestamp(execution.get("stopDate")) if execution.get("stopDate") else time.time()
+    result = Progress(
+        render_id=render_id,
+        status=status,
+        chunks_total=plan_output.get("chunk_count"),
+        chunks_done=len(done),
+        chunks_in_flight=in_flight,
+        frames_total=plan_output.get("frames"),
+        frames_done=sum(chunk_frames.values()),
+        elapsed_s=max(0.0, stop - start),
+        cost=render_cost(invocations, state_transitions(history),
+                         ephemeral_mb=int(stack.parameters.get("EphemeralStorage", 10240))),
+        errors=errors,
+    )
+    if status == "SUCCEEDED" and output:
+        key = str(output["output_key"])
+        result.output_uri = f"s3://{stack.bucket}/{key}"
+        result.output_url = facade.presign_get(stack.bucket, key, presign_expiry_s)
+        result.output_bytes = int(output.get("bytes") or 0)
+    return result
+
+
+def wait(facade: AwsFacade, stack: StackInfo, render_id: str, *,
+         on_progress: Callable[[Progress], None] | None = None, poll_s: float = 2.0,
+         timeout_s: float = 3600.0, sleep: Callable[[float], None] = time.sleep) -> Progress:
+    """Poll until the render ends; raise its typed error when it failed."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        current = progress(facade, stack, render_id)
+        if on_progress is not None:
+            on_progress(current)
+        if current.done:
+            break
+        if time.monotonic() > deadline:
+            raise RenderFailed(f"render {render_id} still running after {timeout_s:.0f}s",
+                               hint=f"check it with 'hfaction lambda progress {render_id}'")
+        sleep(poll_s)
+    if current.status != "SUCCEEDED":
+        first = current.errors[0] if current.errors else ChunkError(None, current.status, "")
+        where = f" (chunk {first.index})" if first.index is not None else ""
+        raise _typed(first.code, f"render {render_id} {current.status.lower()}{where}: "
+                                 f"{first.message}")
+    return current
+
+
+def _typed(code: str, message: str) -> HfactionError:
+    return error_from_dict({"code": code, "message": message, "hint": ""})
+
+
+def cancel(facade: AwsFacade, stack: StackInfo, render_id: str) -> Progress:
+    arn = execution_arn(stack.state_machine_arn, s3uri.check_id(render_id, "render id"))
+    facade.stop_execution(arn, "cancelled with 'hfaction lambda cancel'")
+    return progress(facade, stack, render_id)
