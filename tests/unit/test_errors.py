@@ -92,9 +92,13 @@ def test_error_from_dict_round_trips_a_raised_error() -> None:
     assert no_hint.hint is None
 
 
-def test_error_from_dict_unknown_code_is_a_render_failure() -> None:
-    rebuilt = error_from_dict({"code": "NOT_A_CODE", "message": "odd"})
-    assert type(rebuilt) is RenderFailed
-    assert rebuilt.message == "odd"
+def test_error_from_dict_unknown_code_is_a_render_failure_keeping_its_code() -> None:
+    # Codes from elsewhere (Step Functions' States.Timeout, Lambda.Unknown) survive.
+    rebuilt = error_from_dict({"code": "States.Timeout", "message": "odd"})
+    assert isinstance(rebuilt, RenderFailed)
+    assert (rebuilt.code, rebuilt.exit_code, rebuilt.message) == ("States.Timeout", 1, "odd")
+    assert rebuilt.one_line() == "States.Timeout: odd"
+    assert type(error_from_dict({"code": "States.Timeout"})) is type(rebuilt)
+    assert all(cls.code != "States.Timeout" for cls in all_error_classes())
     assert type(error_from_dict({})) is RenderFailed
 

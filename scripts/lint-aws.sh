@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Lint the AWS deployment description offline:
+#   cfn-lint template.yaml          (the template, SAM transform included)
+#   sam validate --lint             (SAM's own translation + cfn-lint)
+#   asl-validator                   (the state machine in statemachine/render.asl.json,
+#                                    which neither of the above reads)
+#
+# usage: scripts/lint-aws.sh [all|cfn-lint|sam|asl|install]
+#
+# Tools are installed on first use and reused afterwards:
+#   .venv-sam/            aws-sam-cli (brings cfn-lint) in its OWN virtualenv: its botocore
+#                         pin conflicts with moto's, so it must never share the test venv
+#                         (override with HFACTION_SAM_VENV)
+#   .cache/asl-validator/ the npm package asl-validator (override with
+#                         HFACTION_ASL_VALIDATOR_DIR)
+#
+# Exit status: 0 clean, 1 a linter found problems, 3 a tool could not be installed (the
+# message names it; the pytest wrapper skips on 3 unless HFACTION_REQUIRE_TOOLS=1).
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+SAM_CLI_VERSION="1.170.0"
+ASL_VALIDATOR_VERSION="4.0.0"
+sam_venv="${HFACTION_SAM_VENV:-$repo/.venv-sam}"
+asl_dir="${HFACTION_ASL_VALIDATOR_DIR:-$repo/.cache/asl-validator}"
+template="$repo/template.yaml"
+asl="$repo/statemachine/render.asl.json"
+what="${1:-all}"
+
+# Offline: nothing here may call AWS. sam validate needs a region, and must not phone home.
+export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
+export AWS_REGION="${AWS_REGION:-$AWS_DEFAULT_REGION}"
+export SAM_CLI_TELEMETRY=0
+export SAM_CLI_CONTEXT_WINDOW_DISABLED=1
+
+cannot_install() { echo "lint-aws: cannot install $1: $2" >&2; exit 3; }
+elapsed() { echo "lint-aws: $1 took $((SECONDS - $2)) s" >&2; }
+
+install_sam() {
+  local marker="$sam_venv/.hfaction-sam-$SAM_CLI_VERSION"
+  [[ -f "$marker" && -x "$sam_venv/bin/sam" && -x "$sam_venv/bin/cfn-lint" ]] && return 0
+  local start=$SECONDS python
+  python="$(command -v python3 || true)"
+  [[ -n "$python" ]] || cannot_install aws-sam-cli "no python3 on PATH"
+  echo "lint-aws: installing aws-sam-cli $SAM_CLI_VERSION into $sam_venv (once)" >&2
+  rm -rf "$sam_venv"
+  "$python" -m venv "$sam_venv" >&2 || cannot_install aws-sam-cli "python3 -m venv failed"
+  "$sam_venv/bin/python" -m pip install -q --disable-pip-version-check \
+      "aws-sam-cli==$SAM_CLI_VERSION" >&2 \
+    || { rm -rf "$sam_venv"; cannot_install aws-sam-cli "pip install aws-sam-cli==$SAM_CLI_VERSION failed"; }
+  touch "$marker"
+  elapsed "installing aws-sam-cli" "$start"
+}
+
+install_asl() {
+  local bin="$asl_dir/node_modules/.bin/asl-validator"
+  local marker="$asl_dir/.hfaction-asl-$ASL_VALIDATOR_VERSION"
+  [[ -f "$marker" && -x "$bin" ]] && return 0
+  command -v npm >/dev/null || cannot_install asl-validator "npm is not installed (apt-get install npm)"
+  local start=$SECONDS
+  echo "lint-aws: installing asl-validator $ASL_VALIDATOR_VERSION into $asl_dir (once)" >&2
+  rm -rf "$asl_dir"
+  mkdir -p "$asl_dir"
+  npm install --prefix "$asl_dir" --no-audit --no-fund --no-save --loglevel=error \
+      "asl-validator@$ASL_VALIDATOR_VERSION" >&2 \
+    || { rm -rf "$asl_dir"; cannot_install asl-validator "npm install asl-validator@$ASL_VALIDATOR_VERSION failed"; }
+  touch "$marker"
+  elapsed "installing asl-validator" "$start"
+}
+
+run_cfn_lint() {
+  install_sam
+  local start=$SECONDS
+  echo "lint-aws: cfn-lint template.yaml" >&2
+  "$sam_venv/bin/cfn-lint" --format parseable -- "$template"
+  elapsed "cfn-lint" "$start"
+}
+
+run_sam() {
+  install_sam
+  local start=$SECONDS
+  echo "lint-aws: sam validate --lint" >&2
+  "$sam_venv/bin/sam" validate --lint --template-file "$template" --region "$AWS_DEFAULT_REGION"
+  elapsed "sam validate --lint" "$start"
+}
+
+run_asl() {
+  install_asl
+  install_sam  # its Python fills in the DefinitionSubstitutions (any python3 would do)
+  local start=$SECONDS filled
+  filled="$(mktemp --suffix=.asl.json)"
+  trap 'rm -f "$filled"' RETURN
+  # The ASL has ${...} placeholders (the MaxConcurrency one unquoted: it is a number), so
+  # it is JSON only once they are filled in. Every placeholder must be one the template
+  # defines in DefinitionSubstitutions: an unknown one fails here.
+  "$sam_venv/bin/python" - "$template" "$asl" "$filled" <<'PY'
+import re
+import sys
+
+import yaml
+
+template_path, asl_path, out_path = sys.argv[1:4]
+
+
+class Loader(yaml.SafeLoader):
+    pass
+
+
+Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+template = yaml.load(open(template_path), Loader=Loader)
+machine = template["Resources"]["RenderStateMachine"]["Properties"]
+defined = set(machine.get("DefinitionSubstitutions") or {})
+samples = {"RenderFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:hfaction-render",
+           "RenderBucketName": "hfaction-renders-123456789012-us-east-1",
+           "MaxConcurrency": "8", "InlineMapLimit": "40"}
+text = open(asl_path).read()
+used = set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", text))
+problems = [f"placeholder ${{{name}}} is not in the template's DefinitionSubstitutions"
+            for name in sorted(used - defined)]
+problems += [f"no sample value for ${{{name}}} in scripts/lint-aws.sh"
+             for name in sorted(used - set(samples))]
+if problems:
+    sys.exit("lint-aws: " + "; ".join(problems))
+open(out_path, "w").write(re.sub(r"\$\{([A-Za-z0-9_]+)\}", lambda m: samples[m.group(1)], text))
+PY
+  echo "lint-aws: asl-validator statemachine/render.asl.json" >&2
+  "$asl_dir/node_modules/.bin/asl-validator" --json-definition-file "$filled"
+  elapsed "asl-validator" "$start"
+}
+
+case "$what" in
+  install) install_sam; install_asl ;;
+  cfn-lint) run_cfn_lint ;;
+  sam) run_sam ;;
+  asl) run_asl ;;
+  all)
+    status=0
+    run_cfn_lint || status=1
+    run_sam || status=1
+    run_asl || status=1
+    exit "$status" ;;
+  *) echo "usage: scripts/lint-aws.sh [all|cfn-lint|sam|asl|install]" >&2; exit 2 ;;
+esac
