@@ -36,6 +36,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _register_subcommands() -> None:
+    from hfaction.lambda_cli import lambda_app
+
+    app.add_typer(lambda_app, name="lambda")
 stdout = Console(highlight=False, soft_wrap=True)
 
 ProjectArg = Annotated[Path, typer.Argument(help="Project folder holding index.html.",
@@ -272,6 +278,9 @@ def version() -> None:
     Example: hfaction version
     """
     stdout.print(f"hfaction {__version__}")
+
+
+_register_subcommands()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,223 @@
+"""Deploying the render stack with SAM: decide everything as data, then run ``sam``.
+
+SAM runs as an external program (its botocore pin conflicts with moto's, so it lives
+in its own virtualenv; ``HFACTION_SAM`` or ``sam`` on PATH). The template, the state
+machine definition and the image recipe ship inside the package, so deploying works
+from ``pip install hfaction`` as well as from a checkout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hfaction import __version__, proc
+from hfaction.aws.facade import AwsFacade, StackInfo
+from hfaction.errors import BadInput, InvalidOption, RenderFailed, SubprocessFailed
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BUNDLE = "_bundle"
+# Lambda keeps at least this much unreserved concurrency in every account.
+LAMBDA_MIN_UNRESERVED = 10
+# Reserved concurrency beyond the Map's: room for a plan and an assemble at once.
+EXTRA_RESERVED = 2
+
+
+class SamNotFound(BadInput):
+    code = "SAM_NOT_FOUND"
+
+
+class SamFailed(SubprocessFailed):
+    code = "SAM_FAILED"
+
+
+class ConcurrencyQuotaTooLow(BadInput):
+    code = "CONCURRENCY_QUOTA_TOO_LOW"
+
+
+def resource_path(relative: str) -> Path:
+    """A file of the deployment recipe: the packaged copy, else the checkout's original."""
+    packaged = resources.files("hfaction.aws") / BUNDLE / relative
+    if packaged.is_file():
+        return Path(str(packaged))
+    original = REPO_ROOT / relative
+    if original.is_file():
+        return original
+    raise RenderFailed(f"hfaction's {relative} is missing from this installation",
+                       hint="reinstall hfaction")
+
+
+def recipe_digest() -> str:
+    """Identifies an image build: hfaction's version plus the Dockerfile's content."""
+    dockerfile = resource_path("handler/Dockerfile").read_bytes()
+    return f"{__version__}-{hashlib.sha256(dockerfile).hexdigest()[:12]}"
+
+
+@dataclass
+class DeployOptions:
+    stack_name: str = "hfaction"
+    region: str | None = None
+    concurrency: int = 8
+    memory: int = 10240
+    architecture: str = "x86_64"
+    retention_days: int = 7
+    image_uri: str | None = None
+
+
+@dataclass
+class DeployPlan:
+    stack_name: str
+    region: str | None
+    parameters: dict[str, str]
+    tags: dict[str, str]
+    build_image: bool
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stack_name": self.stack_name, "region": self.region,
+                "parameters": self.parameters, "tags": self.tags,
+                "build_image": self.build_image, "notes": self.notes}
+
+
+_STACK_NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
+
+
+def plan_deploy(options: DeployOptions, facade: AwsFacade) -> DeployPlan:
+    """Check the options against the account's limits and decide the stack's parameters."""
+    if not _STACK_NAME.match(options.stack_name):
+        raise InvalidOption(f"--stack-name {options.stack_name!r} must be lowercase letters, "
+                            "digits and '-' (at most 41), starting with a letter")
+    if options.architecture not in ("x86_64", "arm64"):
+        raise InvalidOption(f"--architecture {options.architecture!r}: use x86_64 or arm64")
+    if not 128 <= options.memory <= 10240:
+        raise InvalidOption(f"--memory {options.memory} MB: Lambda allows 128 to 10240")
+    if options.concurrency < 1:
+        raise InvalidOption(f"--concurrency {options.concurrency} must be at least 1")
+    notes: list[str] = []
+    limit, unreserved = facade.account_concurrency()
+    current = 0
+    try:
+        current_params = facade.stack(options.stack_name).parameters
+        current = int(current_params.get("Concurrency", "0") or 0) + EXTRA_RESERVED
+    except BadInput:
+        pass
+    reservable = unreserved + current - LAMBDA_MIN_UNRESERVED
+    concurrency = options.concurrency
+    if concurrency + EXTRA_RESERVED > reservable:
+        if reservable - EXTRA_RESERVED < 1:
+            raise ConcurrencyQuotaTooLow(
+                f"this account allows {limit} concurrent Lambda executions and Lambda keeps "
+                f"{LAMBDA_MIN_UNRESERVED} unreserved, so nothing can be reserved for rendering",
+                hint="request a higher 'Concurrent executions' quota in Service Quotas "
+                "(new accounts often start at 10)",
+            )
+        concurrency = reservable - EXTRA_RESERVED
+        notes.append(f"concurrency lowered from {options.concurrency} to {concurrency}: the "
+                     f"account allows {limit} concurrent executions; request a higher quota "
+                     "to render faster")
+    parameters = {
+        "ProjectName": options.stack_name,
+        "Concurrency": str(concurrency),
+        "MemorySize": str(options.memory),
+        "Architecture": options.architecture,
+        "IntermediateRetentionDays": str(options.retention_days),
+        "HfactionVersion": __version__,
+    }
+    build = options.image_uri is None
+    if options.image_uri:
+        parameters["ImageUri"] = options.image_uri
+    return DeployPlan(stack_name=options.stack_name, region=options.region,
+                      parameters=parameters, tags={"hfaction-version": __version__},
+                      build_image=build, notes=notes)
+
+
+def sam_binary() -> str:
+    explicit = os.environ.get("HFACTION_SAM")
+    found = explicit if explicit and Path(explicit).is_file() else shutil.which("sam")
+    if not found:
+        raise SamNotFound("the AWS SAM CLI ('sam') is not installed",
+                          hint="pip install aws-sam-cli in its own virtualenv and put 'sam' on "
+                          "PATH, or set HFACTION_SAM")
+    return found
+
+
+def deploy_template(destination: Path) -> Path:
+    """The template with the state machine definition inlined, ready for ``sam deploy``.
+
+    Inlining means nothing but the image needs packaging, so no artifact bucket.
+    """
+    template = yaml.safe_load(resource_path("template.yaml").read_text())
+    asl = json.loads(resource_path("statemachine/render.asl.json").read_text())
+    for resource in template.get("Resources", {}).values():
+        properties = resource.get("Properties", {})
+        if resource.get("Type") == "AWS::Serverless::StateMachine" and \
+                "DefinitionUri" in properties:
+            del properties["DefinitionUri"]
+            properties["Definition"] = asl
+    path = destination / "template.yaml"
+    path.write_text(yaml.safe_dump(template, sort_keys=False))
+    return path
+
+
+def sam_deploy_args(sam: str, plan_: DeployPlan, template: Path) -> list[str]:
+    args = [sam, "deploy", "--template-file", str(template), "--stack-name", plan_.stack_name,
+            "--capabilities", "CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND",
+            "--no-confirm-changeset", "--no-fail-on-empty-changeset", "--no-progressbar",
+            "--parameter-overrides",
+            *[f"{key}={value}" for key, value in plan_.parameters.items()],
+            "--tags", *[f"{key}={value}" for key, value in plan_.tags.items()]]
+    if plan_.region:
+        args += ["--region", plan_.region]
+    if plan_.build_image:
+        args += ["--resolve-image-repos"]
+    return args
+
+
+def sam_build_args(sam: str, template: Path, build_dir: Path) -> list[str]:
+    return [sam, "build", "--template-file", str(template), "--build-dir", str(build_dir)]
+
+
+def execute_deploy(plan_: DeployPlan, facade: AwsFacade) -> StackInfo:
+    sam = sam_binary()
+    with tempfile.TemporaryDirectory(prefix="hfaction-deploy-") as scratch:
+        workdir = Path(scratch)
+        template = deploy_template(workdir)
+        if plan_.build_image:
+            shutil.copytree(resource_path("handler/Dockerfile").parent, workdir / "handler")
+            proc.run(sam_build_args(sam, template, workdir / "build"), what="sam build",
+                     error=SamFailed)
+            template = workdir / "build" / "template.yaml"
+        proc.run(sam_deploy_args(sam, plan_, template), what="sam deploy", error=SamFailed)
+    stack = facade.stack(plan_.stack_name)
+    save_stack_record(stack, plan_.region)
+    return stack
+
+
+def stack_record_path(stack_name: str, region: str | None) -> Path:
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "hfaction" / "stacks" / f"{region or 'default'}-{stack_name}.json"
+
+
+def save_stack_record(stack: StackInfo, region: str | None) -> Path:
+    path = stack_record_path(stack.name, region)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(stack.to_dict(), indent=1))
+    return path
+
+
+def destroy(facade: AwsFacade, stack_name: str) -> StackInfo:
+    """Delete the stack (its bucket is retained) and the image repository."""
+    stack = facade.stack(stack_name)
+    facade.delete_stack(stack_name)
+    facade.delete_repository(f"{stack_name}-render")
+    return stack
