@@ -431,6 +431,7 @@ class PeerSample:
     peak_rss_bytes: int
     workers: int | None
     quality: str | None
+    self_reported_s: float | None  # its own "rendered in" figure, which starts later
     log: str
 
     @property
@@ -441,7 +442,8 @@ class PeerSample:
         return {"fps": round(self.fps, 3), "wall_s": round(self.wall_s, 3),
                 "frames": self.frames, "output_bytes": self.output_bytes,
                 "peak_rss_mb": round(self.peak_rss_bytes / MB, 1), "workers": self.workers,
-                "quality": self.quality, "log": self.log}
+                "quality": self.quality, "self_reported_s": self.self_reported_s,
+                "log": self.log}
 
 
 def peer_environment(browser: str | None) -> dict[str, str]:
@@ -483,10 +485,13 @@ def measure_peer(composition: Path, output: Path, scratch: Path, env: dict[str, 
     log_text = Path(log).read_text(errors="replace") if log and Path(log).is_file() else ""
     workers = re.search(r'"workerCount":(\d+)', log_text)
     quality = re.search(r'"quality":"(\w+)"', log_text)
+    rendered_in = re.search(r"rendered in ([\d.]+)s", log_text)
     return PeerSample(frames=int(values["frames"]), wall_s=float(values["wall_s"]),
                       output_bytes=int(values["size_bytes"]), peak_rss_bytes=memory.peak_bytes,
                       workers=int(workers.group(1)) if workers else None,
-                      quality=quality.group(1) if quality else None, log=log)
+                      quality=quality.group(1) if quality else None,
+                      self_reported_s=float(rendered_in.group(1)) if rendered_in else None,
+                      log=log)
 
 
 # --- f. quality ---------------------------------------------------------------------------------
@@ -624,8 +629,8 @@ def bench_size(width: int, height: int, args: argparse.Namespace, files: Sequenc
         sample = measure_peer(composition, peer_out, scratch, peer_env)
         peers.append(sample)
         log(f"  peer:         {sample.frames} frames in {sample.wall_s:.2f}s = "
-            f"{sample.fps:.2f} fps ({sample.workers} workers, quality {sample.quality}; "
-            f"peak {sample.peak_rss_bytes / MB:.0f} MB)")
+            f"{sample.fps:.2f} fps ({sample.workers} workers, quality {sample.quality}, "
+            f"self-reported {sample.self_reported_s}s; peak {sample.peak_rss_bytes / MB:.0f} MB)")
 
     steps: list[Callable[[], None]] = [run_capture, run_ours]
     if peer_env is not None:

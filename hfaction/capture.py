@@ -13,7 +13,7 @@ import json
 import mimetypes
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -196,6 +196,17 @@ class BrowserSession:
             page.check_software_gl()
             self._gpu_checked = True
         return page
+
+
+@contextlib.contextmanager
+def browser_session(existing: BrowserSession | None, browser: BrowserInfo
+                    ) -> Iterator[BrowserSession]:
+    """``existing`` if given (a worker's or a warm Lambda's), else a new one for this use."""
+    if existing is not None:
+        yield existing
+        return
+    with BrowserSession(browser) as session:
+        yield session
 
 
 class CompositionPage:

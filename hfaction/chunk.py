@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hfaction.browser import browser_version, resolve_browser
-from hfaction.capture import AssetServer, BrowserSession
+from hfaction.capture import AssetServer, BrowserSession, browser_session
 from hfaction.encode import chunk_encode_args, ffmpeg_binary, ffmpeg_version
 from hfaction.errors import (
     BrowserVersionMismatch,
@@ -82,15 +81,6 @@ def check_toolchain(plan_: Plan, *, browser: str | None = None) -> tuple[str, st
     return ffmpeg, info.path
 
 
-@contextlib.contextmanager
-def _session(existing: BrowserSession | None, browser: str | None) -> Iterator[BrowserSession]:
-    if existing is not None:
-        yield existing
-        return
-    with BrowserSession(resolve_browser(browser)) as session:
-        yield session
-
-
 def render_chunk(
     plan_dir: Path,
     index: int,
@@ -122,7 +112,7 @@ def render_chunk(
                          remote=plan_.remote_assets, fetch_remote=None)
     try:
         mark = time.perf_counter()
-        with _session(session, browser) as active:
+        with browser_session(session, resolve_browser(browser)) as active:
             timings.launch = time.perf_counter() - mark
             mark = time.perf_counter()
             page = active.open(server=server, entry=plan_.entry,

@@ -19,7 +19,7 @@ from typing import Any
 from hfaction import __version__
 from hfaction.assets import RemoteFetcher
 from hfaction.browser import BrowserInfo, browser_version, resolve_browser
-from hfaction.capture import AssetServer, BrowserSession, RemoteAsset
+from hfaction.capture import AssetServer, BrowserSession, RemoteAsset, browser_session
 from hfaction.composition import (
     ProjectComposition,
     check_side,
@@ -217,8 +217,12 @@ def runtime_config(
     }
 
 
-def plan(project_dir: Path, options: RenderOptions, plan_dir: Path) -> Plan:
-    """Freeze ``project_dir`` into ``plan_dir`` and write its plan; nothing half-written."""
+def plan(project_dir: Path, options: RenderOptions, plan_dir: Path, *,
+         session: BrowserSession | None = None) -> Plan:
+    """Freeze ``project_dir`` into ``plan_dir`` and write its plan; nothing half-written.
+
+    ``session`` lets a caller that already runs a browser (a warm Lambda) reuse it.
+    """
     project_dir = check_project_dir(project_dir)
     composition = load_project(project_dir, options.entry)
     variables = resolve_variables(composition.variables, options.variables)
@@ -237,7 +241,7 @@ def plan(project_dir: Path, options: RenderOptions, plan_dir: Path) -> Plan:
     try:
         data = _build(project_dir, composition, options, staging, browser=browser,
                       fps=fps, size=(width, height), settings=settings, variables=variables,
-                      ffmpeg_version_text=ffmpeg_version(ffmpeg))
+                      ffmpeg_version_text=ffmpeg_version(ffmpeg), session=session)
         (staging / PLAN_FILE).write_text(json.dumps(data, indent=1, sort_keys=True))
         if plan_dir.exists():
             plan_dir.rmdir()
@@ -260,6 +264,7 @@ def _build(
     settings: EncoderSettings,
     variables: dict[str, object],
     ffmpeg_version_text: str,
+    session: BrowserSession | None,
 ) -> dict[str, Any]:
     frozen = staging / PROJECT_DIR
     frozen.mkdir()
@@ -268,9 +273,9 @@ def _build(
     fetcher = RemoteFetcher(staging / REMOTE_DIR, cache_dir=options.asset_cache)
     server = AssetServer(project_dir=frozen, remote_dir=staging / REMOTE_DIR, remote={},
                          fetch_remote=fetcher)
-    with BrowserSession(browser) as session:
-        page = session.open(server=server, entry=composition.entry, runtime_config=config,
-                            size=size)
+    with browser_session(session, browser) as active:
+        page = active.open(server=server, entry=composition.entry, runtime_config=config,
+                           size=size)
         try:
             ready = page.load(options.ready_timeout)
         finally:

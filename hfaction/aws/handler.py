@@ -194,8 +194,10 @@ def _plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, floa
         raise InvalidOption(f"site {site_id} has no files in s3://{deps.bucket}/"
                             f"{s3uri.site_prefix(site_id)}",
                             hint="upload it with 'hfaction lambda sites create DIR'")
+    with _Timer(timings, "launch"):
+        session = deps.browser()
     with _Timer(timings, "plan"):
-        planned = plan(site_dir, options, work / "plan")
+        planned = plan(site_dir, options, work / "plan", session=session)
     with _Timer(timings, "upload"):
         deps.s3.put_object(Bucket=deps.bucket, Key=s3uri.plan_key(render_id),
                            Body=pack_dir(work / "plan"))
