@@ -237,8 +237,9 @@ class TreeMemorySampler:
 
 def _capture_worker(plan_dir: str, browser: str | None, tasks: Any, results: Any) -> None:
     """One worker of the capture-only run: like a render worker, minus ffmpeg."""
-    from hfaction.capture import AssetServer, BrowserSession
-    from hfaction.plan import PROJECT_DIR, REMOTE_DIR, load_plan
+    from hfaction.capture import BrowserSession
+    from hfaction.chunk import chunk_frames, chunk_server
+    from hfaction.plan import load_plan
 
     report: dict[str, Any] = {"error": None, "frames": 0, "bytes": 0, "chunks": 0,
                               "launch_s": 0.0, "load_s": 0.0, "capture_s": 0.0}
@@ -252,21 +253,17 @@ def _capture_worker(plan_dir: str, browser: str | None, tasks: Any, results: Any
                 if index is None:
                     break
                 start, end = plan_.chunks[index]
-                server = AssetServer(project_dir=Path(plan_dir) / PROJECT_DIR,
-                                     remote_dir=Path(plan_dir) / REMOTE_DIR,
-                                     remote=plan_.remote_assets, fetch_remote=None)
                 mark = time.perf_counter()
-                page = session.open(server=server, entry=plan_.entry,
-                                    runtime_config=plan_.runtime_config,
+                page = session.open(server=chunk_server(Path(plan_dir), plan_),
+                                    entry=plan_.entry, runtime_config=plan_.runtime_config,
                                     size=plan_.capture_size)
                 try:
                     page.load(READY_TIMEOUT_S)
-                    if start > 0:
-                        page.prime(start - 1)  # as render_chunk does, for identical seams
                     report["load_s"] += time.perf_counter() - mark
                     mark = time.perf_counter()
-                    for frame in range(start, end):
-                        report["bytes"] += len(page.capture(frame))
+                    # The same frames, priming included, that render_chunk captures.
+                    for image in chunk_frames(page, start, end):
+                        report["bytes"] += len(image)
                         report["frames"] += 1
                     report["capture_s"] += time.perf_counter() - mark
                 finally:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hfaction.browser import browser_version, resolve_browser
-from hfaction.capture import AssetServer, BrowserSession, browser_session
+from hfaction.capture import AssetServer, BrowserSession, CompositionPage, browser_session
 from hfaction.encode import chunk_encode_args, ffmpeg_binary, ffmpeg_version
 from hfaction.errors import (
     BrowserVersionMismatch,
@@ -81,6 +81,25 @@ def check_toolchain(plan_: Plan, *, browser: str | None = None) -> tuple[str, st
     return ffmpeg, info.path
 
 
+def chunk_server(plan_dir: Path, plan_: Plan) -> AssetServer:
+    """Serves a chunk's page from the plan folder only: no network."""
+    return AssetServer(project_dir=plan_dir / PROJECT_DIR, remote_dir=plan_dir / REMOTE_DIR,
+                       remote=plan_.remote_assets, fetch_remote=None)
+
+
+def chunk_frames(page: CompositionPage, start: int, end: int) -> Iterator[bytes]:
+    """The JPEG frames [start, end) of a loaded page, as every chunk captures them.
+
+    The frame before ``start`` is drawn first and thrown away: Chromium's first draw
+    after load rasters some layers differently, and priming makes seams identical to
+    a single-chunk render.
+    """
+    if start > 0:
+        page.prime(start - 1)
+    for frame in range(start, end):
+        yield page.capture(frame)
+
+
 def render_chunk(
     plan_dir: Path,
     index: int,
@@ -108,8 +127,7 @@ def render_chunk(
     start, end = chunks[index]
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
-    server = AssetServer(project_dir=plan_dir / PROJECT_DIR, remote_dir=plan_dir / REMOTE_DIR,
-                         remote=plan_.remote_assets, fetch_remote=None)
+    server = chunk_server(plan_dir, plan_)
     try:
         mark = time.perf_counter()
         with browser_session(session, resolve_browser(browser)) as active:
@@ -119,17 +137,16 @@ def render_chunk(
                                runtime_config=plan_.runtime_config, size=plan_.capture_size)
             try:
                 page.load(ready_timeout)
-                if start > 0:
-                    page.prime(start - 1)
                 timings.load = time.perf_counter() - mark
                 command = chunk_encode_args(ffmpeg, partial, fps=plan_.fps,
                                             capture_size=plan_.capture_size,
                                             settings=plan_.encoder, threads=encoder_threads)
                 with StreamingProcess(command, what=f"ffmpeg encoding chunk {index}",
                                       error=EncodeFailed) as encoder:
+                    frames = chunk_frames(page, start, end)
                     for frame in range(start, end):
                         mark = time.perf_counter()
-                        image = page.capture(frame)
+                        image = next(frames)
                         timings.capture += time.perf_counter() - mark
                         mark = time.perf_counter()
                         encoder.write(image)

@@ -19,7 +19,13 @@ from typing import Any
 from hfaction import __version__
 from hfaction.assets import RemoteFetcher
 from hfaction.browser import BrowserInfo, browser_version, resolve_browser
-from hfaction.capture import AssetServer, BrowserSession, RemoteAsset, browser_session
+from hfaction.capture import (
+    JPEG_QUALITY,
+    AssetServer,
+    BrowserSession,
+    RemoteAsset,
+    browser_session,
+)
 from hfaction.composition import (
     ProjectComposition,
     check_side,
@@ -302,7 +308,7 @@ def _build(
         "chunk_size": chunk_size,
         "chunks": [list(chunk) for chunk in split_chunks(frames, chunk_size)],
         "encoder": settings.to_dict(),
-        "capture": {"format": "jpeg", "quality": 90,
+        "capture": {"format": "jpeg", "quality": JPEG_QUALITY,
                     "method": "beginframe" if browser.begin_frame else "screenshot"},
         "browser_version": browser_version(browser.path),
         "ffmpeg_version": ffmpeg_version_text,

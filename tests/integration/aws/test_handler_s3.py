@@ -1,0 +1,131 @@
+"""The Lambda handler's real code path against S3 in moto: plan -> render_chunk ->
+assemble with the real browser and ffmpeg, called in-process (the image itself is
+exercised under the Lambda runtime emulator in tests/integration/image)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from hfaction.aws.facade import AwsClients, AwsFacade
+from hfaction.aws.handler import Deps, handle
+from hfaction.aws.renders import create_site
+from hfaction.local import render_local
+from hfaction.plan import RenderOptions
+from tests.conftest import FIXTURES
+from tests.integration.conftest import psnr_per_frame
+
+BUCKET = "hfaction-test-renders"
+CONTEXT = SimpleNamespace(memory_limit_in_mb=10240, aws_request_id="req-1")
+
+
+@pytest.fixture
+def s3() -> Any:
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
+@pytest.fixture
+def deps(s3: Any, tmp_path: Path) -> Any:
+    dependencies = Deps(s3=s3, bucket=BUCKET, work_root=tmp_path / "lambda-tmp")
+    yield dependencies
+    if dependencies.session is not None:
+        dependencies.session.__exit__(None, None, None)
+
+
+def facade_for(s3: Any) -> AwsFacade:
+    return AwsFacade(AwsClients(s3=s3, sfn=None, lambda_=None, cloudformation=None))
+
+
+def count_puts(s3: Any) -> list[str]:
+    keys: list[str] = []
+    s3.meta.events.register("provide-client-params.s3.PutObject",
+                            lambda params, **_: keys.append(params["Key"]))
+    return keys
+
+
+def test_plan_chunks_assemble_through_the_handler_match_a_local_render(
+        s3: Any, deps: Deps, tmp_path: Path) -> None:
+    site = create_site(facade_for(s3), BUCKET, FIXTURES / "motion")
+    planned = handle({"action": "plan", "render_id": "r1", "bucket": BUCKET,
+                      "site_id": site.site_id, "options": {"chunk_size": 20}}, CONTEXT, deps)
+    assert planned["frames"] == 60 and planned["chunk_count"] == 3
+    assert planned["invocation"]["action"] == "plan"
+    results = [handle({"action": "render_chunk", "render_id": "r1", "bucket": BUCKET,
+                       "plan_key": planned["plan_key"], "plan_hash": planned["plan_hash"],
+                       "index": chunk["index"]}, CONTEXT, deps)
+               for chunk in planned["chunks"]]
+    assert [r["key"] for r in results] == [f"work/r1/chunks/chunk-{i:05d}.mp4" for i in range(3)]
+    timings = results[1]["invocation"]["timings"]
+    assert {"download", "launch", "capture", "encode", "upload"} <= set(timings)
+    # The browser launched once serves every warm invocation.
+    assert results[2]["invocation"]["timings"]["launch"] < 0.05
+    deps.session.__exit__(None, None, None)  # one sync Playwright per thread: the local
+    deps.session = None                      # render below plans with its own browser
+    final = handle({"action": "assemble", "render_id": "r1", "bucket": BUCKET,
+                    "plan_key": planned["plan_key"], "chunks": results[::-1],
+                    "output_key": "renders/r1/out.mp4"}, CONTEXT, deps)
+    assert final["frames"] == 60
+    remote = tmp_path / "remote.mp4"
+    s3.download_file(BUCKET, "renders/r1/out.mp4", str(remote))
+    local = tmp_path / "local.mp4"
+    render_local(FIXTURES / "motion", local, RenderOptions(chunk_size=20), workers=1)
+    psnr = psnr_per_frame(local, remote)
+    assert len(psnr) == 60 and min(psnr) >= 50.0
+    # /tmp is cleaned after every invocation; records for cost accounting are kept.
+    assert list((tmp_path / "lambda-tmp").iterdir()) == []
+    records = [key for key in (o["Key"] for o in s3.list_objects_v2(
+        Bucket=BUCKET, Prefix="work/r1/invocations/")["Contents"])]
+    assert len(records) == 5
+
+
+def test_a_second_site_upload_of_an_unchanged_tree_puts_nothing(s3: Any) -> None:
+    facade = facade_for(s3)
+    first = create_site(facade, BUCKET, FIXTURES / "motion")
+    puts = count_puts(s3)
+    second = create_site(facade, BUCKET, FIXTURES / "motion")
+    assert first.uploaded and not second.uploaded
+    assert first.site_id == second.site_id
+    assert puts == []
+    other = create_site(facade, BUCKET, FIXTURES / "frame-index")
+    assert other.site_id != first.site_id and puts  # a changed tree does upload
+
+
+@pytest.mark.parametrize("event", [
+    {"action": "plan", "render_id": "r2", "bucket": "someone-elses-bucket", "site_id": "x"},
+    {"action": "render_chunk", "render_id": "r2", "bucket": BUCKET,
+     "plan_key": "work/other-render/plan.tar", "index": 0},
+    {"action": "render_chunk", "render_id": "../r2", "bucket": BUCKET,
+     "plan_key": "work/r2/plan.tar", "index": 0},
+])
+def test_locations_outside_the_render_are_refused(deps: Deps, event: dict[str, Any]) -> None:
+    with pytest.raises(Exception) as caught:
+        handle(event, CONTEXT, deps)
+    assert type(caught.value).__name__ == "S3_URI_NOT_ALLOWED"
+    assert json.loads(str(caught.value))["code"] == "S3_URI_NOT_ALLOWED"
+
+
+def test_hostile_plan_tarball_is_refused(s3: Any, deps: Deps, tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        data = b"owned"
+        info = tarfile.TarInfo("../../escape.txt")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    s3.put_object(Bucket=BUCKET, Key="work/r3/plan.tar", Body=buffer.getvalue())
+    with pytest.raises(Exception) as caught:
+        handle({"action": "render_chunk", "render_id": "r3", "bucket": BUCKET,
+                "plan_key": "work/r3/plan.tar", "index": 0}, CONTEXT, deps)
+    assert type(caught.value).__name__ == "UNSAFE_ARCHIVE"
+    assert not list(tmp_path.rglob("escape.txt"))
