@@ -87,10 +87,14 @@ def test_chunk_encode_args_output_encoding() -> None:
 
 @pytest.mark.parametrize("quality", list(QUALITY_PRESETS))
 def test_chunk_encode_args_follow_the_preset(quality: str) -> None:
-    preset, crf = QUALITY_PRESETS[quality]
+    preset, crf, x264_params = QUALITY_PRESETS[quality]
     args = chunk_args(settings=encoder_settings(quality))
     assert option(args, "-preset") == preset
     assert option(args, "-crf") == str(crf)
+    if x264_params:
+        assert option(args, "-x264-params") == x264_params
+    else:
+        assert "-x264-params" not in args
 
 
 def test_chunk_encode_args_threads() -> None:
@@ -141,13 +145,15 @@ def test_track_timescale_values() -> None:
 
 
 def test_encoder_settings_presets() -> None:
-    assert encoder_settings() == EncoderSettings("standard", "libx264", "veryfast", 20)
+    assert encoder_settings() == EncoderSettings("standard", "libx264", "superfast", 20, "yuv420p",
+                                                 "mbtree=1:rc-lookahead=10")
     assert encoder_settings("draft") == EncoderSettings("draft", "libx264", "ultrafast", 28)
     assert encoder_settings("high") == EncoderSettings("high", "libx264", "medium", 16)
     assert encoder_settings("draft", 10).crf == 10
     assert encoder_settings().to_dict() == {"quality": "standard", "codec": "libx264",
-                                            "preset": "veryfast", "crf": 20,
-                                            "pix_fmt": "yuv420p"}
+                                            "preset": "superfast", "crf": 20,
+                                            "pix_fmt": "yuv420p",
+                                            "x264_params": "mbtree=1:rc-lookahead=10"}
 
 
 @pytest.mark.parametrize("crf", [0, 51, 23])

@@ -52,7 +52,7 @@ PLAN: dict[str, Any] = {
     "frames": 150,
     "width": 640,
     "height": 360,
-    "encoder": {"quality": "standard", "codec": "libx264", "preset": "veryfast", "crf": 20,
+    "encoder": {"quality": "standard", "codec": "libx264", "preset": "superfast", "crf": 20,
                 "pix_fmt": "yuv420p"},
     "files": [{"path": "index.html", "size": 10, "sha256": "a" * 64},
               {"path": "logo.png", "size": 20, "sha256": "b" * 64}],
