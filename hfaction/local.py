@@ -107,7 +107,7 @@ def render_local(
     workers: int | None = None,
     progress: ProgressSink | None = None,
     work_dir: Path | None = None,
-    encoder_threads: int = 0,
+    encoder_threads: int | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> LocalRenderResult:
     """Render ``project_dir`` to ``output`` on this machine."""
@@ -127,6 +127,10 @@ def render_local(
         sink.planned(plan_, worker_count)
         chunk_dir = scratch / "chunks"
         chunk_dir.mkdir()
+        if encoder_threads is None:
+            # Several workers already keep every core busy; x264's frame threads would
+            # only add contention (0 lets x264 choose, for a single worker).
+            encoder_threads = 1 if worker_count > 1 else 0
         timings = _run_workers(plan_, plan_dir, chunk_dir, options.browser, worker_count,
                                sink, encoder_threads)
         sink.assembling()
