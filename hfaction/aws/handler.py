@@ -21,9 +21,11 @@ from typing import Any
 
 from hfaction.aws import s3uri
 from hfaction.aws.transport import download_prefix, pack_dir, unpack_to
-from hfaction.errors import HfactionError, InvalidOption, PlanHashMismatch
+from hfaction.errors import HfactionError, InvalidFps, InvalidOption, PlanHashMismatch
 
 _MODULE_LOADED = time.monotonic()
+# The composition contract: distributed renders accept these rates only.
+DISTRIBUTED_FPS = (24, 30, 60)
 _FIRST_INVOCATION = True
 
 # Only these render options may come from an execution's input.
@@ -198,6 +200,12 @@ def _plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, floa
         session = deps.browser()
     with _Timer(timings, "plan"):
         planned = plan(site_dir, options, work / "plan", session=session)
+    if planned.fps not in DISTRIBUTED_FPS:
+        raise InvalidFps(
+            f"distributed renders accept {', '.join(str(f) for f in DISTRIBUTED_FPS)} fps; "
+            f"the composition renders at {planned.data['fps']}",
+            hint="set data-fps or --fps to one of those, or render locally",
+        )
     with _Timer(timings, "upload"):
         deps.s3.put_object(Bucket=deps.bucket, Key=s3uri.plan_key(render_id),
                            Body=pack_dir(work / "plan"))

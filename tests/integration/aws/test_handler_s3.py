@@ -129,3 +129,12 @@ def test_hostile_plan_tarball_is_refused(s3: Any, deps: Deps, tmp_path: Path) ->
                 "plan_key": "work/r3/plan.tar", "index": 0}, CONTEXT, deps)
     assert type(caught.value).__name__ == "UNSAFE_ARCHIVE"
     assert not list(tmp_path.rglob("escape.txt"))
+
+
+def test_distributed_renders_refuse_other_frame_rates(s3: Any, deps: Deps) -> None:
+    site = create_site(facade_for(s3), BUCKET, FIXTURES / "ntsc-odd")  # 30000/1001 fps
+    with pytest.raises(Exception) as caught:
+        handle({"action": "plan", "render_id": "r4", "bucket": BUCKET,
+                "site_id": site.site_id}, CONTEXT, deps)
+    assert type(caught.value).__name__ == "INVALID_FPS"
+    assert "24, 30, 60" in str(caught.value)
