@@ -109,6 +109,30 @@ class NestedCompositionError(BadInput):
     code = "NESTED_COMPOSITION_ERROR"
 
 
+class S3UriNotAllowed(BadInput):
+    code = "S3_URI_NOT_ALLOWED"
+
+
+class UnsafeArchive(BadInput):
+    code = "UNSAFE_ARCHIVE"
+
+
+class AwsCredentialsMissing(BadInput):
+    code = "AWS_CREDENTIALS_MISSING"
+
+
+class StackNotFound(BadInput):
+    code = "STACK_NOT_FOUND"
+
+
+class SamNotFound(BadInput):
+    code = "SAM_NOT_FOUND"
+
+
+class ConcurrencyQuotaTooLow(BadInput):
+    code = "CONCURRENCY_QUOTA_TOO_LOW"
+
+
 # --- render failures -------------------------------------------------------------
 
 
@@ -162,6 +186,14 @@ class SubprocessFailed(RenderFailed):
 
 class EncodeFailed(SubprocessFailed):
     code = "ENCODE_FAILED"
+
+
+class SamFailed(SubprocessFailed):
+    code = "SAM_FAILED"
+
+
+class AwsCallFailed(RenderFailed):
+    code = "AWS_CALL_FAILED"
 
 
 class ChunkMissing(RenderFailed):

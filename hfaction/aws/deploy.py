@@ -23,7 +23,14 @@ import yaml
 
 from hfaction import __version__, proc
 from hfaction.aws.facade import AwsFacade, StackInfo
-from hfaction.errors import BadInput, InvalidOption, RenderFailed, SubprocessFailed
+from hfaction.errors import (
+    BadInput,
+    ConcurrencyQuotaTooLow,
+    InvalidOption,
+    RenderFailed,
+    SamFailed,
+    SamNotFound,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = "_bundle"
@@ -33,16 +40,7 @@ LAMBDA_MIN_UNRESERVED = 10
 EXTRA_RESERVED = 2
 
 
-class SamNotFound(BadInput):
-    code = "SAM_NOT_FOUND"
 
-
-class SamFailed(SubprocessFailed):
-    code = "SAM_FAILED"
-
-
-class ConcurrencyQuotaTooLow(BadInput):
-    code = "CONCURRENCY_QUOTA_TOO_LOW"
 
 
 def resource_path(relative: str) -> Path:

@@ -15,21 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hfaction.errors import BadInput, RenderFailed
+from hfaction.errors import (
+    AwsCallFailed,
+    AwsCredentialsMissing,
+    StackNotFound,
+)
 
 T = TypeVar("T")
 
 
-class AwsCallFailed(RenderFailed):
-    code = "AWS_CALL_FAILED"
 
-
-class AwsCredentialsMissing(BadInput):
-    code = "AWS_CREDENTIALS_MISSING"
-
-
-class StackNotFound(BadInput):
-    code = "STACK_NOT_FOUND"
 
 
 def _aws_call(what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:

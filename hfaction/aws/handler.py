@@ -21,7 +21,13 @@ from typing import Any
 
 from hfaction.aws import s3uri
 from hfaction.aws.transport import download_prefix, pack_dir, unpack_to
-from hfaction.errors import HfactionError, InvalidFps, InvalidOption, PlanHashMismatch
+from hfaction.errors import (
+    HfactionError,
+    InvalidFps,
+    InvalidOption,
+    PlanHashMismatch,
+    S3UriNotAllowed,
+)
 
 _MODULE_LOADED = time.monotonic()
 # The composition contract: distributed renders accept these rates only.
@@ -232,7 +238,7 @@ def _fetch_plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str
                 render_id: str) -> Path:
     key = s3uri.check_key(str(event.get("plan_key", "")))
     if key != s3uri.plan_key(render_id):
-        raise s3uri.S3UriNotAllowed(f"plan key {key!r} does not belong to render {render_id}")
+        raise S3UriNotAllowed(f"plan key {key!r} does not belong to render {render_id}")
     with _Timer(timings, "download"):
         deps.s3.download_file(deps.bucket, key, str(work / "plan.tar"))
         unpack_to(work / "plan.tar", work / "plan")
@@ -279,7 +285,7 @@ def _assemble(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, 
         for item in ordered:
             key = s3uri.check_key(str(item["key"]))
             if key != s3uri.chunk_key(render_id, int(item["index"])):
-                raise s3uri.S3UriNotAllowed(f"chunk key {key!r} does not belong to render "
+                raise S3UriNotAllowed(f"chunk key {key!r} does not belong to render "
                                             f"{render_id}")
             path = work / "chunks" / Path(key).name
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from hfaction.errors import BadInput
+from hfaction.errors import S3UriNotAllowed
 
 # Layout of the render bucket. Intermediates live under work/ (a lifecycle rule
 # expires them); final renders under renders/ are never expired.
@@ -16,9 +16,6 @@ RENDERS_PREFIX = "renders/"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 
-
-class S3UriNotAllowed(BadInput):
-    code = "S3_URI_NOT_ALLOWED"
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from hfaction.aws.s3uri import check_key
-from hfaction.errors import BadInput, UnsafePath
+from hfaction.errors import UnsafeArchive, UnsafePath
 
 MAX_TAR_BYTES = 8 * 1024 * 1024 * 1024  # /tmp on Lambda is at most 10 GB
 MAX_TAR_MEMBERS = 100_000
 
-
-class UnsafeArchive(BadInput):
-    code = "UNSAFE_ARCHIVE"
 
 
 def pack_dir(folder: Path) -> bytes:
