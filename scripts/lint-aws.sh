@@ -32,13 +32,22 @@ what="${1:-all}"
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 export AWS_REGION="${AWS_REGION:-$AWS_DEFAULT_REGION}"
 export SAM_CLI_TELEMETRY=0
-export SAM_CLI_CONTEXT_WINDOW_DISABLED=1
 
 cannot_install() { echo "lint-aws: cannot install $1: $2" >&2; exit 3; }
 elapsed() { echo "lint-aws: $1 took $((SECONDS - $2)) s" >&2; }
 
+# One installer at a time (pytest runs a test per linter; other scripts may share .venv-sam).
+lock_installs() {
+  [[ -n "${_lint_aws_locked:-}" ]] && return 0
+  mkdir -p "$repo/.cache"
+  exec 9>"$repo/.cache/lint-aws.lock"
+  command -v flock >/dev/null && flock 9
+  _lint_aws_locked=1
+}
+
 install_sam() {
   local marker="$sam_venv/.hfaction-sam-$SAM_CLI_VERSION"
+  lock_installs
   [[ -f "$marker" && -x "$sam_venv/bin/sam" && -x "$sam_venv/bin/cfn-lint" ]] && return 0
   local start=$SECONDS python
   python="$(command -v python3 || true)"
@@ -56,6 +65,7 @@ install_sam() {
 install_asl() {
   local bin="$asl_dir/node_modules/.bin/asl-validator"
   local marker="$asl_dir/.hfaction-asl-$ASL_VALIDATOR_VERSION"
+  lock_installs
   [[ -f "$marker" && -x "$bin" ]] && return 0
   command -v npm >/dev/null || cannot_install asl-validator "npm is not installed (apt-get install npm)"
   local start=$SECONDS
