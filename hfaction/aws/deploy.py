@@ -34,8 +34,8 @@ from hfaction.errors import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = "_bundle"
-# Lambda keeps at least this much unreserved concurrency in every account.
-LAMBDA_MIN_UNRESERVED = 10
+# Lambda keeps at least this much of an account's concurrency unreserved.
+LAMBDA_MIN_UNRESERVED = 100
 # Reserved concurrency beyond the Map's: room for a plan and an assemble at once.
 EXTRA_RESERVED = 2
 
@@ -87,14 +87,15 @@ class DeployPlan:
                 "build_image": self.build_image, "notes": self.notes}
 
 
-_STACK_NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
+# The template's ProjectName: the bucket name adds account and region within 63 characters.
+_STACK_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,33}[a-z0-9])?$")
 
 
 def plan_deploy(options: DeployOptions, facade: AwsFacade) -> DeployPlan:
     """Check the options against the account's limits and decide the stack's parameters."""
     if not _STACK_NAME.match(options.stack_name):
         raise InvalidOption(f"--stack-name {options.stack_name!r} must be lowercase letters, "
-                            "digits and '-' (at most 41), starting with a letter")
+                            "digits and '-' (at most 35), starting with a letter")
     if options.architecture not in ("x86_64", "arm64"):
         raise InvalidOption(f"--architecture {options.architecture!r}: use x86_64 or arm64")
     if not 128 <= options.memory <= 10240:
@@ -106,23 +107,27 @@ def plan_deploy(options: DeployOptions, facade: AwsFacade) -> DeployPlan:
     current = 0
     try:
         current_params = facade.stack(options.stack_name).parameters
-        current = int(current_params.get("Concurrency", "0") or 0) + EXTRA_RESERVED
+        if current_params.get("ReserveConcurrency", "true") == "true":
+            current = int(current_params.get("Concurrency", "0") or 0) + EXTRA_RESERVED
     except BadInput:
         pass
     reservable = unreserved + current - LAMBDA_MIN_UNRESERVED
     concurrency = options.concurrency
-    if concurrency + EXTRA_RESERVED > reservable:
-        if reservable - EXTRA_RESERVED < 1:
+    reserve = concurrency + EXTRA_RESERVED <= reservable
+    if not reserve:
+        if limit < 1 + EXTRA_RESERVED:
             raise ConcurrencyQuotaTooLow(
-                f"this account allows {limit} concurrent Lambda executions and Lambda keeps "
-                f"{LAMBDA_MIN_UNRESERVED} unreserved, so nothing can be reserved for rendering",
-                hint="request a higher 'Concurrent executions' quota in Service Quotas "
-                "(new accounts often start at 10)",
+                f"this account allows {limit} concurrent Lambda executions, too few to render "
+                "a chunk beside a plan and an assemble",
+                hint="request a higher 'Concurrent executions' quota in Service Quotas",
             )
-        concurrency = reservable - EXTRA_RESERVED
-        notes.append(f"concurrency lowered from {options.concurrency} to {concurrency}: the "
-                     f"account allows {limit} concurrent executions; request a higher quota "
-                     "to render faster")
+        concurrency = min(concurrency, limit - EXTRA_RESERVED)
+        notes.append(
+            f"not reserving concurrency: the account allows {limit} concurrent executions and "
+            f"Lambda keeps {LAMBDA_MIN_UNRESERVED} unreserved; rendering up to {concurrency} "
+            "chunks at once from the shared pool (throttling is retried). Request a higher "
+            "'Concurrent executions' quota in Service Quotas to reserve capacity"
+        )
     parameters = {
         "ProjectName": options.stack_name,
         "Concurrency": str(concurrency),
@@ -130,6 +135,7 @@ def plan_deploy(options: DeployOptions, facade: AwsFacade) -> DeployPlan:
         "Architecture": options.architecture,
         "IntermediateRetentionDays": str(options.retention_days),
         "HfactionVersion": __version__,
+        "ReserveConcurrency": "true" if reserve else "false",
     }
     build = options.image_uri is None
     if options.image_uri:

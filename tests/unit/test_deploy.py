@@ -1,0 +1,89 @@
+"""Deploy planning against an account's limits (a fake facade: pure decisions, no AWS)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hfaction import __version__
+from hfaction.aws.deploy import DeployOptions, DeployPlan, plan_deploy, sam_deploy_args
+from hfaction.aws.facade import StackInfo
+from hfaction.errors import ConcurrencyQuotaTooLow, InvalidOption, StackNotFound
+
+
+class FakeFacade:
+    def __init__(self, limit: int, unreserved: int, stack: StackInfo | None = None) -> None:
+        self.limit, self.unreserved, self._stack = limit, unreserved, stack
+
+    def account_concurrency(self) -> tuple[int, int]:
+        return self.limit, self.unreserved
+
+    def stack(self, name: str) -> StackInfo:
+        if self._stack is None:
+            raise StackNotFound(f"stack {name!r} does not exist")
+        return self._stack
+
+
+def plan_for(facade: Any, **options: Any) -> DeployPlan:
+    return plan_deploy(DeployOptions(**options), facade)
+
+
+def test_a_roomy_account_reserves_concurrency_plus_two() -> None:
+    plan = plan_for(FakeFacade(1000, 1000), concurrency=16, image_uri="repo:tag")
+    assert plan.parameters["Concurrency"] == "16"
+    assert plan.parameters["ReserveConcurrency"] == "true"
+    assert plan.parameters["HfactionVersion"] == __version__
+    assert plan.tags == {"hfaction-version": __version__}
+    assert not plan.build_image and plan.parameters["ImageUri"] == "repo:tag"
+    assert plan.notes == []
+
+
+def test_a_new_account_with_ten_executions_renders_unreserved_and_says_so() -> None:
+    plan = plan_for(FakeFacade(10, 10), concurrency=8)
+    assert plan.parameters["ReserveConcurrency"] == "false"
+    assert plan.parameters["Concurrency"] == "8"
+    assert len(plan.notes) == 1 and "10 concurrent executions" in plan.notes[0]
+    smaller = plan_for(FakeFacade(6, 6), concurrency=8)
+    assert smaller.parameters["Concurrency"] == "4"  # room for a plan and an assemble
+
+
+def test_an_account_of_two_executions_is_refused() -> None:
+    with pytest.raises(ConcurrencyQuotaTooLow) as caught:
+        plan_for(FakeFacade(2, 2))
+    assert caught.value.exit_code == 2 and "Service Quotas" in str(caught.value)
+
+
+def test_updating_a_stack_counts_its_own_reservation_as_available() -> None:
+    # 110 unreserved now, and the stack holds 8 + 2: re-deploying at 16 needs 18 <= 110+10-100.
+    existing = StackInfo("video", "b", "arn:sm", "arn:fn",
+                         parameters={"Concurrency": "8", "ReserveConcurrency": "true"})
+    assert plan_for(FakeFacade(1000, 110, existing), stack_name="video",
+                    concurrency=18).parameters["ReserveConcurrency"] == "true"
+    assert plan_for(FakeFacade(1000, 110), stack_name="video",
+                    concurrency=18).parameters["ReserveConcurrency"] == "false"
+
+
+@pytest.mark.parametrize("options", [
+    {"stack_name": "Video"}, {"stack_name": "a" * 36}, {"stack_name": "video-"},
+    {"architecture": "sparc"}, {"memory": 64}, {"memory": 20000}, {"concurrency": 0},
+])
+def test_bad_deploy_options(options: dict[str, Any]) -> None:
+    with pytest.raises(InvalidOption):
+        plan_for(FakeFacade(1000, 1000), **options)
+
+
+def test_sam_deploy_arguments_are_data() -> None:
+    plan = plan_for(FakeFacade(1000, 1000), stack_name="video", region="eu-west-1",
+                    image_uri="repo:tag")
+    args = sam_deploy_args("sam", plan, Path("/t/template.yaml"))
+    assert args[:2] == ["sam", "deploy"]
+    assert "--no-fail-on-empty-changeset" in args  # re-running an unchanged stack is a no-op
+    assert args[args.index("--stack-name") + 1] == "video"
+    assert args[args.index("--region") + 1] == "eu-west-1"
+    assert "ImageUri=repo:tag" in args and "ReserveConcurrency=true" in args
+    assert "--resolve-image-repos" not in args
+    built = plan_for(FakeFacade(1000, 1000))
+    assert "--resolve-image-repos" in sam_deploy_args("sam", built,
+                                                      Path("/t"))
