@@ -161,7 +161,14 @@ def test_function(template: dict[str, Any]) -> None:
 
 def test_reserved_concurrency_is_concurrency_plus_two(template: dict[str, Any]) -> None:
     # CloudFormation has no arithmetic: the template selects entry Concurrency of a list.
-    select = resource(template, "RenderFunction")["Properties"]["ReservedConcurrentExecutions"]
+    # Reserved only when ReserveConcurrency is "true" (small accounts cannot reserve).
+    condition, select, otherwise = resource(template, "RenderFunction")["Properties"][
+        "ReservedConcurrentExecutions"]["Fn::If"]
+    assert condition == "ShouldReserveConcurrency"
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    assert template["Conditions"]["ShouldReserveConcurrency"] == {
+        "Fn::Equals": [{"Ref": "ReserveConcurrency"}, "true"]}
+    assert template["Parameters"]["ReserveConcurrency"]["Default"] == "true"
     index, listed = select["Fn::Select"]
     assert index == {"Ref": "Concurrency"}
     delimiter, text = listed["Fn::Split"]
