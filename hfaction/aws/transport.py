@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import tarfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hfaction.aws.s3uri import check_key
@@ -34,6 +34,24 @@ def pack_dir(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
+# tarfile's extraction filters arrived in Python 3.11.4; Debian bookworm (the image's
+# base) has 3.11.2, so without them every member is checked here before extraction.
+_HAS_FILTERS = hasattr(tarfile, "data_filter")
+_FILTER_ERRORS: tuple[type[Exception], ...] = (
+    (tarfile.FilterError,) if _HAS_FILTERS else ())
+
+
+def _check_member(member: tarfile.TarInfo, destination: Path) -> None:
+    name = member.name
+    parts = PurePosixPath(name).parts
+    if not (member.isfile() or member.isdir()):
+        raise UnsafeArchive(f"archive entry {name!r} is not a plain file")
+    if name.startswith("/") or ".." in parts or not parts:
+        raise UnsafeArchive(f"archive entry {name!r} leads outside the plan folder")
+    if not (destination / name).resolve().is_relative_to(destination.resolve()):
+        raise UnsafeArchive(f"archive entry {name!r} leads outside the plan folder")
+
+
 def unpack_to(data: Path, destination: Path) -> None:
     """Extract a tar safely into ``destination``."""
     destination.mkdir(parents=True, exist_ok=True)
@@ -46,10 +64,15 @@ def unpack_to(data: Path, destination: Path) -> None:
             if sum(member.size for member in members) > MAX_TAR_BYTES:
                 raise UnsafeArchive("archive would unpack to more than 8 GiB")
             for member in members:
-                if not (member.isfile() or member.isdir()):
-                    raise UnsafeArchive(f"archive entry {member.name!r} is not a plain file")
-            archive.extractall(destination, filter="data")
-    except tarfile.FilterError as error:
+                _check_member(member, destination)
+                member.uid = member.gid = 0
+                member.uname = member.gname = ""
+                member.mode &= 0o755
+            if _HAS_FILTERS:
+                archive.extractall(destination, filter="data")
+            else:
+                archive.extractall(destination)  # every member checked above
+    except _FILTER_ERRORS as error:
         raise UnsafeArchive(f"archive entry refused: {error}") from None
     except tarfile.TarError as error:
         raise UnsafeArchive(f"not a readable tar archive: {error}") from None

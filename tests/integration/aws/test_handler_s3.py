@@ -138,3 +138,35 @@ def test_distributed_renders_refuse_other_frame_rates(s3: Any, deps: Deps) -> No
                 "site_id": site.site_id}, CONTEXT, deps)
     assert type(caught.value).__name__ == "INVALID_FPS"
     assert "24, 30, 60" in str(caught.value)
+
+
+def test_plan_tarballs_are_checked_without_tarfile_filters_too(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Debian bookworm's Python 3.11.2 (the image's) has no extraction filters.
+    import io
+    import tarfile
+
+    from hfaction.aws import transport
+    from hfaction.errors import UnsafeArchive
+
+    monkeypatch.setattr(transport, "_HAS_FILTERS", False)
+    for name, kind in (("../up.txt", tarfile.REGTYPE), ("/abs.txt", tarfile.REGTYPE),
+                       ("link", tarfile.SYMTYPE)):
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            info.linkname = "/etc/passwd" if kind == tarfile.SYMTYPE else ""
+            info.size = 0
+            archive.addfile(info, io.BytesIO(b""))
+        path = tmp_path / "bad.tar"
+        path.write_bytes(buffer.getvalue())
+        with pytest.raises(UnsafeArchive):
+            transport.unpack_to(path, tmp_path / "out")
+    good = tmp_path / "plan"
+    (good / "project").mkdir(parents=True)
+    (good / "project" / "index.html").write_text("<p>hi</p>")
+    packed = tmp_path / "good.tar"
+    packed.write_bytes(transport.pack_dir(good))
+    transport.unpack_to(packed, tmp_path / "unpacked")
+    assert (tmp_path / "unpacked/project/index.html").read_text() == "<p>hi</p>"

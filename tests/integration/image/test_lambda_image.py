@@ -1,0 +1,375 @@
+"""The Lambda container image, run the way Lambda runs it.
+
+Builds the image with scripts/build-image.sh (podman, a debootstrapped Debian base),
+then runs it with a read-only root filesystem, /tmp as the only writable path, no
+capabilities and an unprivileged user id that has no /etc/passwd entry (Lambda
+picks its own and ignores USER), behind the official Runtime Interface Emulator
+(shipped in the aws-sam-cli wheel), against S3 emulated by a moto server. A whole
+render goes through the real invoke API: plan, every chunk, assemble.
+
+Skips, naming them, when podman, runc or debootstrap cannot be installed; CI sets
+HFACTION_REQUIRE_TOOLS=1 so that this fails instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import FIXTURES
+from tests.integration.conftest import decode_gray, read_bits
+
+REPO = Path(__file__).resolve().parents[3]
+BUCKET = "hfaction-image-test"
+REGION = "us-east-1"
+TOOLS = ("podman", "runc", "debootstrap")
+SBIN_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"])
+# Lambda runs functions as a user of its choosing, without an /etc/passwd entry.
+LAMBDA_USER = "12345:12345"
+RIE_IN_WHEEL = "samcli/local/rapid/aws-lambda-rie-x86_64"
+CHUNK_SIZE = 20
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("HFACTION_REQUIRE_TOOLS") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for_port(port: int, alive: Any, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if not alive():
+            pytest.fail(f"{what} exited before it listened on port {port}")
+        time.sleep(0.2)
+    pytest.fail(f"{what} did not listen on port {port} within {timeout} s")
+
+
+# ---- podman ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Podman:
+    env: dict[str, str]
+    runtime: str
+
+    def __call__(self, *args: str, check: bool = True,
+                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["podman", "--runtime", self.runtime, *args], env=self.env,
+                              capture_output=True, text=True, check=check, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def podman(tmp_path_factory: pytest.TempPathFactory) -> Podman:
+    def missing() -> list[str]:
+        return [tool for tool in TOOLS if shutil.which(tool, path=SBIN_PATH) is None]
+
+    if missing():
+        subprocess.run(["bash", str(REPO / "scripts/make-base-image.sh"), "--install-tools"],
+                       capture_output=True, check=False)
+    if missing():
+        _unavailable(f"needs {', '.join(missing())}: apt-get install podman runc debootstrap")
+    # Setting default ulimits fails on these machines; runc, not crun.
+    conf = tmp_path_factory.mktemp("podman") / "containers.conf"
+    conf.write_text('[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\n')
+    runtime = shutil.which("runc", path=SBIN_PATH)
+    assert runtime is not None
+    return Podman({**os.environ, "CONTAINERS_CONF": str(conf)}, runtime)
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    tag: str
+    base_seconds: float
+    build_seconds: float
+    size_bytes: int
+    config: dict[str, Any]
+
+
+def _run_script(podman: Podman, *args: str) -> tuple[float, str]:
+    started = time.monotonic()
+    completed = subprocess.run(["bash", *args], env=podman.env, capture_output=True, text=True,
+                               timeout=1800, check=False)
+    elapsed = time.monotonic() - started
+    if completed.returncode != 0:
+        pytest.fail(f"{' '.join(args)} failed ({completed.returncode}):\n"
+                    f"{completed.stdout[-4000:]}\n{completed.stderr[-4000:]}")
+    return elapsed, completed.stdout
+
+
+@pytest.fixture(scope="module")
+def image(podman: Podman) -> BuiltImage:
+    base = os.environ.get("HFACTION_BASE_IMAGE", "localhost/debian:bookworm-slim")
+    base_seconds = 0.0
+    if base.startswith("localhost/"):
+        base_seconds, _ = _run_script(podman, str(REPO / "scripts/make-base-image.sh"), base)
+    build_seconds, out = _run_script(podman, str(REPO / "scripts/build-image.sh"))
+    tags = [line.split(":", 1)[1].strip() for line in out.splitlines()
+            if line.startswith("image:")]
+    assert tags, f"build-image.sh printed no 'image: TAG' line:\n{out[-2000:]}"
+    inspected = json.loads(podman("image", "inspect", tags[-1]).stdout)[0]
+    return BuiltImage(tags[-1], base_seconds, build_seconds, int(inspected["Size"]),
+                      inspected["Config"])
+
+
+# ---- the Runtime Interface Emulator, from the aws-sam-cli wheel --------------------
+
+def download_rie(cache: Path) -> Path:
+    """The RIE binary, extracted from the aws-sam-cli wheel (downloaded once into cache)."""
+    binary = cache / "aws-lambda-rie-x86_64"
+    if binary.is_file():
+        return binary
+    cache.mkdir(parents=True, exist_ok=True)
+    download = cache / "aws-sam-cli-wheel"
+    completed = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
+         "--no-deps", "--only-binary=:all:", "--dest", str(download), "aws-sam-cli"],
+        capture_output=True, text=True, check=False, timeout=600)
+    wheels = sorted(download.glob("aws_sam_cli-*.whl"))
+    if completed.returncode != 0 or not wheels:
+        pytest.fail(f"could not download the aws-sam-cli wheel:\n{completed.stderr[-2000:]}")
+    with zipfile.ZipFile(wheels[-1]) as wheel:
+        partial = binary.with_suffix(".partial")
+        partial.write_bytes(wheel.read(RIE_IN_WHEEL))
+        partial.chmod(0o755)
+        partial.replace(binary)
+    shutil.rmtree(download, ignore_errors=True)
+    return binary
+
+
+@pytest.fixture(scope="module")
+def rie() -> Path:
+    sam_venv = sorted(REPO.glob(f".venv-sam/lib/python3*/site-packages/{RIE_IN_WHEEL}"))
+    if sam_venv:
+        return sam_venv[-1]
+    return download_rie(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                        / "hfaction")
+
+
+# ---- S3: a moto server on loopback -------------------------------------------------
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint: str
+    client: Any
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    try:
+        import boto3
+        import moto.server  # noqa: F401
+    except ImportError as error:
+        _unavailable(f"needs {error.name}: pip install boto3 'moto[server]'")
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("w")
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                               "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_port(port, lambda: server.poll() is None, "moto server")
+        # localhost, not 127.0.0.1: moto tells path-style from virtual-host requests by it.
+        endpoint = f"http://localhost:{port}"
+        client = boto3.client("s3", endpoint_url=endpoint, region_name=REGION,
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        client.create_bucket(Bucket=BUCKET)
+        yield S3Server(endpoint, client)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+# ---- the function's container ------------------------------------------------------
+
+@dataclass
+class Function:
+    url: str
+    name: str
+    podman: Podman
+
+    def invoke(self, event: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        request = urllib.request.Request(self.url, data=json.dumps(event).encode(),
+                                         headers={"Content-Type": "application/json"},
+                                         method="POST")
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(request, timeout=900) as response:
+                body = response.read()
+        except urllib.error.HTTPError as error:
+            body = error.read()
+        except (urllib.error.URLError, TimeoutError) as error:
+            pytest.fail(f"invoke failed: {error}\n{self.logs()}")
+        elapsed = time.monotonic() - started
+        return json.loads(body), elapsed
+
+    def logs(self) -> str:
+        completed = self.podman("logs", self.name, check=False)
+        return (completed.stdout + completed.stderr)[-6000:]
+
+
+@pytest.fixture(scope="module")
+def function(podman: Podman, image: BuiltImage, rie: Path, s3: S3Server) -> Iterator[Function]:
+    rie_port, api_port = _free_port(), _free_port()
+    name = f"hfaction-lambda-test-{uuid.uuid4().hex[:8]}"
+    # What Lambda itself would run: the image's own ENTRYPOINT and CMD, behind the RIE.
+    command = [*(image.config.get("Entrypoint") or []), *(image.config.get("Cmd") or [])]
+    podman(
+        "run", "--detach", "--name", name,
+        # Lambda: read-only root filesystem, /tmp the only writable path (podman would
+        # otherwise also mount tmpfs on /run and /var/tmp), no capabilities.
+        "--read-only", "--read-only-tmpfs=false", "--tmpfs", "/tmp:rw,mode=1777,size=2g",
+        "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+        "--user", LAMBDA_USER,
+        # The RIE and the function reach the moto server on the host's loopback.
+        "--network", "host",
+        "--volume", f"{rie}:/var/rapid/aws-lambda-rie:ro",
+        "--entrypoint", "/var/rapid/aws-lambda-rie",
+        "--env", f"RENDER_BUCKET={BUCKET}",
+        "--env", f"AWS_ENDPOINT_URL={s3.endpoint}",
+        "--env", "AWS_ACCESS_KEY_ID=testing",
+        "--env", "AWS_SECRET_ACCESS_KEY=testing",
+        "--env", f"AWS_DEFAULT_REGION={REGION}",
+        "--env", f"AWS_REGION={REGION}",
+        "--env", "AWS_LAMBDA_FUNCTION_TIMEOUT=900",
+        "--env", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=2048",
+        image.tag,
+        "--runtime-interface-emulator-address", f"127.0.0.1:{rie_port}",
+        "--runtime-api-address", f"127.0.0.1:{api_port}",
+        *command,
+    )
+    fn = Function(f"http://localhost:{rie_port}/2015-03-31/functions/function/invocations",
+                  name, podman)
+
+    def running() -> bool:
+        state = podman("inspect", "--format", "{{.State.Running}}", name, check=False)
+        return state.stdout.strip() == "true"
+
+    try:
+        _wait_for_port(rie_port, running, f"container {name}")
+        yield fn
+    finally:
+        logs = fn.logs()
+        podman("rm", "--force", "--time", "5", name, check=False)
+        print(f"---- container logs ----\n{logs}")
+
+
+def _ok(result: dict[str, Any], what: str, fn: Function) -> dict[str, Any]:
+    assert "errorType" not in result, f"{what} failed: {result}\n{fn.logs()}"
+    return result
+
+
+# ---- tests ---------------------------------------------------------------------------
+
+def test_image_runs_as_lambda_does(image: BuiltImage) -> None:
+    config = image.config
+    assert config.get("User") not in (None, "", "root", "0", "0:0")
+    assert config["Entrypoint"] == ["python", "-m", "awslambdaric"]
+    assert config["Cmd"] == ["app.handler"]
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert env["HFACTION_BROWSER"] == "/usr/lib/chromium/chromium-headless-shell"
+    assert env["HOME"] == "/tmp"
+    # Lambda's limit on uncompressed image size is 10 GB.
+    assert image.size_bytes < 10 * 1000**3
+
+
+def test_render_through_the_invoke_api(function: Function, s3: S3Server, image: BuiltImage,
+                                       tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site_id = f"site-{uuid.uuid4().hex[:8]}"
+    render_id = f"render-{uuid.uuid4().hex[:8]}"
+    site = FIXTURES / "frame-index"
+    for path in sorted(p for p in site.rglob("*") if p.is_file()):
+        s3.client.upload_file(str(path), BUCKET,
+                              f"sites/{site_id}/{path.relative_to(site).as_posix()}")
+
+    report: list[str] = []
+    planned, seconds = function.invoke({
+        "action": "plan", "bucket": BUCKET, "render_id": render_id, "site_id": site_id,
+        "options": {"chunk_size": CHUNK_SIZE}})
+    _ok(planned, "plan", function)
+    report.append(f"plan: {seconds:.1f} s {planned['invocation']}")
+    assert planned["frames"] == 60
+    assert planned["chunk_count"] == len(planned["chunks"]) == 60 // CHUNK_SIZE
+    assert {"download", "plan", "upload"} <= set(planned["invocation"]["timings"])
+
+    chunks = []
+    for chunk in planned["chunks"]:
+        result, seconds = function.invoke({
+            "action": "render_chunk", "bucket": BUCKET, "render_id": render_id,
+            "plan_key": planned["plan_key"], "plan_hash": planned["plan_hash"],
+            "index": chunk["index"]})
+        _ok(result, f"chunk {chunk['index']}", function)
+        report.append(f"chunk {chunk['index']}: {seconds:.1f} s {result['invocation']}")
+        assert result["frames"] == chunk["end"] - chunk["start"]
+        assert {"download", "launch", "load", "capture", "encode", "upload"} <= set(
+            result["invocation"]["timings"])
+        chunks.append({key: result[key] for key in ("index", "key", "start", "end", "frames")})
+
+    assembled, seconds = function.invoke({
+        "action": "assemble", "bucket": BUCKET, "render_id": render_id,
+        "plan_key": planned["plan_key"], "chunks": chunks,
+        "output_key": planned["output_key"]})
+    _ok(assembled, "assemble", function)
+    report.append(f"assemble: {seconds:.1f} s {assembled['invocation']}")
+    assert assembled["frames"] == planned["frames"]
+    assert {"download", "assemble", "upload"} <= set(assembled["invocation"]["timings"])
+
+    out = tmp_path / "out.mp4"
+    s3.client.download_file(BUCKET, planned["output_key"], str(out))
+    probed = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames",
+         "-show_entries", "stream=nb_read_frames,width,height", "-of", "json", str(out)],
+        capture_output=True, text=True, check=True).stdout
+    stream = json.loads(probed)["streams"][0]
+    assert int(stream["nb_read_frames"]) == planned["frames"]
+    assert (stream["width"], stream["height"]) == (planned["width"], planned["height"])
+    # Every frame shows its own index: the image's Chromium captured deterministically.
+    assert [read_bits(frame) for frame in decode_gray(out)] == list(range(planned["frames"]))
+
+    # Every invocation left its record for cost accounting.
+    listed = s3.client.list_objects_v2(Bucket=BUCKET, Prefix=f"work/{render_id}/invocations/")
+    assert len(listed.get("Contents", [])) == 2 + len(chunks)
+
+    # /tmp after a render, while warm: invocation folders removed, and no fontconfig
+    # cache written (the image's must stay valid, or every cold start rescans fonts).
+    left = function.podman("exec", function.name, "find", "/tmp", "-mindepth", "1",
+                           "-maxdepth", "2").stdout.split()
+    assert not [path for path in left if path.startswith("/tmp/hfaction/invocation-")], left
+    assert "/tmp/.cache/fontconfig" not in left, left
+
+    with capsys.disabled():
+        print(f"\nLambda image {image.tag}: {image.size_bytes / 1e6:.0f} MB; base image "
+              f"{image.base_seconds:.0f} s, image build {image.build_seconds:.0f} s")
+        for line in report:
+            print(f"  {line}")
+        print(f"  /tmp while warm: {' '.join(left)}")
+
+
+def test_a_foreign_bucket_is_refused(function: Function) -> None:
+    result, _ = function.invoke({
+        "action": "plan", "bucket": "other-bucket", "render_id": "refused",
+        "site_id": "anything"})
+    assert result.get("errorType") == "S3_URI_NOT_ALLOWED", result
+    assert json.loads(result["errorMessage"])["code"] == "S3_URI_NOT_ALLOWED"
