@@ -81,6 +81,19 @@ def check_toolchain(plan_: Plan, *, browser: str | None = None) -> tuple[str, st
     return ffmpeg, info.path
 
 
+def _check_capture_method(plan_: Plan, session: BrowserSession) -> None:
+    # beginFrame and screenshot capture differ by a few raster levels: frames of one
+    # render all come from the method that planned it.
+    method = "beginframe" if session.info.begin_frame else "screenshot"
+    planned = plan_.data["capture"]["method"]
+    if method != planned:
+        raise BrowserVersionMismatch(
+            f"plan {plan_.hash[:12]} captures with {planned}, this browser "
+            f"({session.info.path}) with {method}",
+            hint="render every chunk with the same kind of browser (the headless shell)",
+        )
+
+
 def chunk_server(plan_dir: Path, plan_: Plan) -> AssetServer:
     """Serves a chunk's page from the plan folder only: no network."""
     return AssetServer(project_dir=plan_dir / PROJECT_DIR, remote_dir=plan_dir / REMOTE_DIR,
@@ -132,6 +145,7 @@ def render_chunk(
         mark = time.perf_counter()
         with browser_session(session, resolve_browser(browser)) as active:
             timings.launch = time.perf_counter() - mark
+            _check_capture_method(plan_, active)
             mark = time.perf_counter()
             page = active.open(server=server, entry=plan_.entry,
                                runtime_config=plan_.runtime_config, size=plan_.capture_size)

@@ -240,7 +240,7 @@ def plan(project_dir: Path, options: RenderOptions, plan_dir: Path, *,
     if plan_dir.exists() and any(plan_dir.iterdir()):
         raise InvalidOption(f"plan folder {plan_dir} is not empty",
                             hint="pass an empty or new folder")
-    browser = resolve_browser(options.browser)
+    browser = session.info if session is not None else resolve_browser(options.browser)
     ffmpeg = ffmpeg_binary()
     plan_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".plan-", dir=plan_dir.parent))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hfaction.chunk import render_chunk
+from hfaction.errors import BrowserVersionMismatch
 from hfaction.framemath import frame_count
 from hfaction.local import render_local
 from hfaction.plan import RenderOptions, plan
@@ -106,3 +107,26 @@ def test_clip_window_and_frozen_clock(tmp_path: Path, workers: int) -> None:
     visible = [index for index, colour in enumerate(patch)
                if max(abs(c - r) for c, r in zip(colour, red, strict=True)) < 30]
     assert visible == list(range(15, 45))
+
+
+def test_screenshot_fallback_draws_the_same_frames_as_begin_frame(tmp_path: Path) -> None:
+    # A full Chromium (no HeadlessExperimental.beginFrame) captures with screenshots; the
+    # headless shell launched as such a browser stands in for it here.
+    from hfaction.browser import BrowserInfo, resolve_browser
+    from hfaction.capture import BrowserSession
+
+    shell = resolve_browser()
+    assert shell.begin_frame
+    options = RenderOptions(chunk_size=20, crf=0)
+    plan(FIXTURES / "motion", options, tmp_path / "bf-plan")
+    begin_frame = render_chunk(tmp_path / "bf-plan", 1, tmp_path / "bf.mp4")
+    with BrowserSession(BrowserInfo(shell.path, "chromium")) as session:
+        planned = plan(FIXTURES / "motion", options, tmp_path / "shot-plan", session=session)
+        assert planned.data["capture"]["method"] == "screenshot"
+        screenshots = render_chunk(tmp_path / "shot-plan", 1, tmp_path / "shot.mp4",
+                                   session=session)
+        psnr = psnr_per_frame(begin_frame.path, screenshots.path)
+        assert len(psnr) == 20 and min(psnr) >= 50.0  # measured: 56 to 63 dB
+        # One render never mixes the two: a chunk refuses a browser of the other method.
+        with pytest.raises(BrowserVersionMismatch, match="screenshot"):
+            render_chunk(tmp_path / "bf-plan", 0, tmp_path / "mixed.mp4", session=session)
