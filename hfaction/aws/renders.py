@@ -245,7 +245,14 @@ def _typed(code: str, message: str) -> HfactionError:
     return error_from_dict({"code": code, "message": message, "hint": ""})
 
 
-def cancel(facade: AwsFacade, stack: StackInfo, render_id: str) -> Progress:
+def cancel(facade: AwsFacade, stack: StackInfo, render_id: str, *, settle_s: float = 30.0,
+           sleep: Callable[[float], None] = time.sleep) -> Progress:
+    """Stop the render's execution; wait (briefly) until it reports ABORTED."""
     arn = execution_arn(stack.state_machine_arn, s3uri.check_id(render_id, "render id"))
     facade.stop_execution(arn, "cancelled with 'hfaction lambda cancel'")
-    return progress(facade, stack, render_id)
+    deadline = time.monotonic() + settle_s
+    current = progress(facade, stack, render_id)
+    while current.status == "RUNNING" and time.monotonic() < deadline:
+        sleep(0.5)
+        current = progress(facade, stack, render_id)
+    return current

@@ -165,3 +165,39 @@ def test_a_plan_hash_mismatch_is_not_retried_and_progress_names_its_chunk(real: 
     assert state.status == "FAILED"
     assert [(e.index, e.code) for e in state.errors] == [(1, "PLAN_HASH_MISMATCH")]
     assert state.output_uri is None
+
+
+def test_cancel_stops_the_render_and_reports_the_cost_so_far(real: Any) -> None:
+    import threading
+    import time
+
+    from hfaction.aws.renders import cancel
+
+    lambda_, harness = real
+    facade, stack = stack_of(harness)
+    release = threading.Event()
+
+    def slow_chunks(event: dict[str, Any]) -> dict[str, Any]:
+        if event.get("action") == "render_chunk":
+            release.wait(timeout=30)
+        return event
+
+    lambda_.before = slow_chunks
+    site = create_site(facade, stack.bucket, FIXTURES / "frame-index")
+    render_id = start_render(facade, stack, site.site_id, {"chunk_size": CHUNK})
+    deadline = time.monotonic() + 60
+    while not harness.calls("render_chunk") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # Chunks in flight finish their invocation (as on Lambda) a moment after the stop.
+    timer = threading.Timer(1.0, release.set)
+    timer.start()
+    try:
+        stopped = cancel(facade, stack, render_id)
+    finally:
+        release.set()
+        timer.cancel()
+    # AWS reports ABORTED; moto 5.2 reports FAILED when a stopped execution's in-flight
+    # tasks return afterwards. Either way the render ended without output.
+    assert stopped.status in ("ABORTED", "FAILED")
+    assert stopped.cost.invocations >= 1  # the plan ran and is paid for
+    assert stopped.cost.total > 0 and stopped.output_uri is None
