@@ -113,7 +113,7 @@ class Plan:
 
     @property
     def duration(self) -> float:
-        return float(self.data["duration"])
+        return float(Fraction(self.data["duration"]))
 
     @property
     def encoder(self) -> EncoderSettings:

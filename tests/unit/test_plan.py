@@ -235,3 +235,11 @@ def test_duration_missing_everywhere(timeline: float | None) -> None:
     assert caught.value.code == "INVALID_DURATION"
     assert "main" in str(caught.value)
     assert "index.html:4" in str(caught.value)
+
+
+def test_plan_duration_reads_exact_fractions() -> None:
+    # Durations are stored exactly ("38/5"), not as binary floats.
+    from hfaction.plan import Plan
+
+    assert Plan({"duration": "38/5"}).duration == 7.6
+    assert Plan({"duration": "5"}).duration == 5.0
