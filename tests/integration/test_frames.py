@@ -130,3 +130,18 @@ def test_screenshot_fallback_draws_the_same_frames_as_begin_frame(tmp_path: Path
         # One render never mixes the two: a chunk refuses a browser of the other method.
         with pytest.raises(BrowserVersionMismatch, match="screenshot"):
             render_chunk(tmp_path / "bf-plan", 0, tmp_path / "mixed.mp4", session=session)
+
+
+def test_cli_render_reports_progress_and_the_result(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hfaction.cli import main
+
+    out = tmp_path / "ntsc.mp4"
+    assert main(["render", str(FIXTURES / "ntsc-odd"), "-o", str(out), "--chunk-size", "12",
+                 "--workers", "2"]) == 0
+    captured = capsys.readouterr()
+    # Not a terminal: one line per chunk instead of a bar (CI logs).
+    assert "planned 36 frames (1.2s at 30000/1001 fps, 322x182) in 3 chunks on 2 workers" \
+        in captured.err
+    assert captured.err.count("chunk ") == 3
+    assert f"wrote {out} (1.201s, 36 frames, 322x182" in captured.out
