@@ -184,7 +184,19 @@ def sam_deploy_args(sam: str, plan_: DeployPlan, template: Path) -> list[str]:
         args += ["--region", plan_.region]
     if plan_.build_image:
         args += ["--resolve-image-repos"]
+    elif plan_.parameters.get("ImageUri"):
+        # sam deploy refuses any template with an image function unless it is told a
+        # repository, even when the image is already pushed (it then uploads nothing).
+        args += ["--image-repository", image_repository(plan_.parameters["ImageUri"])]
     return args
+
+
+def image_repository(image_uri: str) -> str:
+    """The repository of an image URI: without its ``@digest`` or ``:tag``."""
+    repository = image_uri.split("@", 1)[0]
+    name_start = repository.rfind("/") + 1
+    tag = repository.find(":", name_start)
+    return repository[:tag] if tag >= 0 else repository
 
 
 def sam_build_args(sam: str, template: Path, build_dir: Path) -> list[str]:

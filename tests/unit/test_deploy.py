@@ -84,6 +84,20 @@ def test_sam_deploy_arguments_are_data() -> None:
     assert args[args.index("--region") + 1] == "eu-west-1"
     assert "ImageUri=repo:tag" in args and "ReserveConcurrency=true" in args
     assert "--resolve-image-repos" not in args
+    assert args[args.index("--image-repository") + 1] == "repo"
     built = plan_for(FakeFacade(1000, 1000))
     assert "--resolve-image-repos" in sam_deploy_args("sam", built,
                                                       Path("/t"))
+
+
+@pytest.mark.parametrize(("uri", "repository"), [
+    ("123.dkr.ecr.us-east-1.amazonaws.com/hfaction:0.1.0",
+     "123.dkr.ecr.us-east-1.amazonaws.com/hfaction"),
+    ("123.dkr.ecr.us-east-1.amazonaws.com/team/hfaction@sha256:abc",
+     "123.dkr.ecr.us-east-1.amazonaws.com/team/hfaction"),
+    ("localhost:5000/hfaction", "localhost:5000/hfaction"),
+])
+def test_image_repository_drops_tag_and_digest(uri: str, repository: str) -> None:
+    from hfaction.aws.deploy import image_repository
+
+    assert image_repository(uri) == repository
