@@ -129,6 +129,10 @@ class SamNotFound(BadInput):
     code = "SAM_NOT_FOUND"
 
 
+class ContainerEngineNotFound(BadInput):
+    code = "CONTAINER_ENGINE_NOT_FOUND"
+
+
 class ConcurrencyQuotaTooLow(BadInput):
     code = "CONCURRENCY_QUOTA_TOO_LOW"
 
@@ -190,6 +194,10 @@ class EncodeFailed(SubprocessFailed):
 
 class SamFailed(SubprocessFailed):
     code = "SAM_FAILED"
+
+
+class ImageBuildFailed(SubprocessFailed):
+    code = "IMAGE_BUILD_FAILED"
 
 
 class AwsCallFailed(RenderFailed):

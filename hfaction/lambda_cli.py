@@ -74,7 +74,7 @@ def deploy(
                                       architecture=architecture, image_uri=image_uri), facade)
     for note in plan_.notes:
         stderr.print(f"note: {note}")
-    stack = execute_deploy(plan_, facade)
+    stack = execute_deploy(plan_, facade, on_note=lambda note: stderr.print(f"note: {note}"))
     if json_output:
         stdout.print_json(json.dumps(stack.to_dict()))
         return

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -182,9 +183,7 @@ def sam_deploy_args(sam: str, plan_: DeployPlan, template: Path) -> list[str]:
             "--tags", *[f"{key}={value}" for key, value in plan_.tags.items()]]
     if plan_.region:
         args += ["--region", plan_.region]
-    if plan_.build_image:
-        args += ["--resolve-image-repos"]
-    elif plan_.parameters.get("ImageUri"):
+    if plan_.parameters.get("ImageUri"):
         # sam deploy refuses any template with an image function unless it is told a
         # repository, even when the image is already pushed (it then uploads nothing).
         args += ["--image-repository", image_repository(plan_.parameters["ImageUri"])]
@@ -199,20 +198,21 @@ def image_repository(image_uri: str) -> str:
     return repository[:tag] if tag >= 0 else repository
 
 
-def sam_build_args(sam: str, template: Path, build_dir: Path) -> list[str]:
-    return [sam, "build", "--template-file", str(template), "--build-dir", str(build_dir)]
-
-
-def execute_deploy(plan_: DeployPlan, facade: AwsFacade) -> StackInfo:
+def execute_deploy(plan_: DeployPlan, facade: AwsFacade, *,
+                   on_note: Callable[[str], None] = lambda note: None) -> StackInfo:
     sam = sam_binary()
+    if plan_.build_image:
+        from hfaction.aws.image import ensure_image
+
+        image, built = ensure_image(
+            facade, plan_.stack_name, plan_.parameters["Architecture"],
+            recipe=recipe_digest(), dockerfile=resource_path("handler/Dockerfile"),
+            app=resource_path("handler/app.py"), repo_root=REPO_ROOT)
+        on_note(f"{'built and pushed' if built else 'reusing'} image {image}")
+        plan_.parameters["ImageUri"] = image
+        plan_.build_image = False
     with tempfile.TemporaryDirectory(prefix="hfaction-deploy-") as scratch:
-        workdir = Path(scratch)
-        template = deploy_template(workdir)
-        if plan_.build_image:
-            shutil.copytree(resource_path("handler/Dockerfile").parent, workdir / "handler")
-            proc.run(sam_build_args(sam, template, workdir / "build"), what="sam build",
-                     error=SamFailed)
-            template = workdir / "build" / "template.yaml"
+        template = deploy_template(Path(scratch))
         proc.run(sam_deploy_args(sam, plan_, template), what="sam deploy", error=SamFailed)
     stack = facade.stack(plan_.stack_name)
     save_stack_record(stack, plan_.region)

@@ -213,6 +213,31 @@ class AwsFacade:
             raise
         return True
 
+    @_aws_call("ECR CreateRepository")
+    def ensure_repository(self, name: str) -> str:
+        """The repository's URI, creating it (scan on push) when missing."""
+        from botocore.exceptions import ClientError
+
+        try:
+            found = self.clients.ecr.describe_repositories(repositoryNames=[name])
+            return str(found["repositories"][0]["repositoryUri"])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "RepositoryNotFoundException":
+                raise
+        created = self.clients.ecr.create_repository(
+            repositoryName=name, imageScanningConfiguration={"scanOnPush": True})
+        return str(created["repository"]["repositoryUri"])
+
+    @_aws_call("ECR GetAuthorizationToken")
+    def ecr_login(self) -> tuple[str, str]:
+        """(registry host, password) for ``docker login``; the password is a secret."""
+        import base64
+
+        data = self.clients.ecr.get_authorization_token()["authorizationData"][0]
+        user_password = base64.b64decode(data["authorizationToken"]).decode()
+        registry = str(data["proxyEndpoint"]).removeprefix("https://")
+        return registry, user_password.split(":", 1)[1]
+
     @_aws_call("ECR DescribeImages")
     def image_uri_if_pushed(self, repository: str, tag: str) -> str | None:
         from botocore.exceptions import ClientError

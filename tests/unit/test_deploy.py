@@ -83,11 +83,9 @@ def test_sam_deploy_arguments_are_data() -> None:
     assert args[args.index("--stack-name") + 1] == "video"
     assert args[args.index("--region") + 1] == "eu-west-1"
     assert "ImageUri=repo:tag" in args and "ReserveConcurrency=true" in args
-    assert "--resolve-image-repos" not in args
     assert args[args.index("--image-repository") + 1] == "repo"
     built = plan_for(FakeFacade(1000, 1000))
-    assert "--resolve-image-repos" in sam_deploy_args("sam", built,
-                                                      Path("/t"))
+    assert built.build_image and "ImageUri" not in built.parameters
 
 
 @pytest.mark.parametrize(("uri", "repository"), [
@@ -101,3 +99,63 @@ def test_image_repository_drops_tag_and_digest(uri: str, repository: str) -> Non
     from hfaction.aws.deploy import image_repository
 
     assert image_repository(uri) == repository
+
+
+class FakeEcr:
+    def __init__(self, pushed: dict[tuple[str, str], str]) -> None:
+        self.pushed = pushed
+        self.created: list[str] = []
+
+    def image_uri_if_pushed(self, repository: str, tag: str) -> str | None:
+        return self.pushed.get((repository, tag))
+
+    def ensure_repository(self, name: str) -> str:
+        self.created.append(name)
+        return f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{name}"
+
+    def ecr_login(self) -> tuple[str, str]:
+        return "123456789012.dkr.ecr.us-east-1.amazonaws.com", "s3cr3t-token"
+
+
+def test_an_image_already_pushed_for_this_recipe_is_reused(tmp_path: Path) -> None:
+    from hfaction.aws.image import ensure_image
+
+    calls: list[list[str]] = []
+    facade = FakeEcr({("video-render", "0.1.0-abc-x86_64"): "repo/video-render:0.1.0-abc-x86_64"})
+    image, built = ensure_image(facade, "video", "x86_64", recipe="0.1.0-abc",
+                                dockerfile=tmp_path / "Dockerfile", app=tmp_path / "app.py",
+                                repo_root=tmp_path, run=lambda args, **_: calls.append(args),
+                                engine="docker")
+    assert (image, built) == ("repo/video-render:0.1.0-abc-x86_64", False)
+    assert calls == [] and facade.created == []
+
+
+def test_a_new_recipe_is_built_and_pushed_with_the_password_on_stdin(tmp_path: Path) -> None:
+    from hfaction.aws.image import ensure_image
+
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "app.py").write_text("")
+    (tmp_path / "pyproject.toml").write_text("")  # a checkout: the wheel is built from it
+    calls: list[tuple[list[str], dict[str, Any]]] = []
+
+    def run(args: list[str], **options: Any) -> None:
+        calls.append((args, options))
+        if args[2:4] == ["pip", "wheel"]:
+            Path(args[args.index("--wheel-dir") + 1], "hfaction-0.1.0-py3-none-any.whl"
+                 ).write_text("")
+
+    facade = FakeEcr({})
+    image, built = ensure_image(facade, "video", "arm64", recipe="0.1.0-abc",
+                                dockerfile=tmp_path / "Dockerfile", app=tmp_path / "app.py",
+                                repo_root=tmp_path, run=run, engine="podman")
+    uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/video-render:0.1.0-abc-arm64"
+    assert (image, built) == (uri, True)
+    assert facade.created == ["video-render"]
+    commands = [args for args, _ in calls]
+    assert commands[0][-1] == str(tmp_path)  # hfaction's wheel from this checkout
+    assert "manylinux_2_28_aarch64" in commands[1] and "awslambdaric" in commands[1]
+    assert commands[2][:4] == ["podman", "build", "--platform", "linux/arm64"]
+    assert commands[2][commands[2].index("--tag") + 1] == uri
+    assert commands[3][:2] == ["podman", "login"] and "s3cr3t-token" not in commands[3]
+    assert calls[3][1]["input_bytes"] == b"s3cr3t-token"
+    assert commands[4] == ["podman", "push", uri]
