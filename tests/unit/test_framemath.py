@@ -208,9 +208,9 @@ def test_auto_chunk_size_bounds(frames: int, parallelism: int) -> None:
 
 def test_auto_chunk_size_values() -> None:
     assert auto_chunk_size(10, 4) == 10  # never larger than the render
-    assert auto_chunk_size(600, 4) == 75  # 8 chunks: two per worker
-    assert auto_chunk_size(600, 1) == 300
+    assert auto_chunk_size(600, 4) == 150  # 4 chunks: one per worker
+    assert auto_chunk_size(600, 1) == 600
     assert auto_chunk_size(100, 16) == MIN_AUTO_CHUNK
     assert auto_chunk_size(100_000, 1) == MAX_AUTO_CHUNK
     assert auto_chunk_size(600, 0) == auto_chunk_size(600, 1)
-    assert auto_chunk_size(600, 2, chunks_per_worker=1) == 300
+    assert auto_chunk_size(600, 2, chunks_per_worker=2) == 150
