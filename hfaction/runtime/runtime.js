@@ -178,6 +178,30 @@
   }
   window.__hfScopes = scopes;
 
+  // A nested composition's styles apply inside its host only (as in HyperFrames), so two
+  // compositions may both style ".title". Style rules move into @scope; html, body and
+  // :root there mean the composition's root. Other rules (@keyframes, @font-face, @media)
+  // stay global; a sheet with @import is left as written.
+  const PAGE_ROOTS = /(^|[\s,>+~(])(html|body|:root)(?=$|[\s,>+~.:#[)])/g;
+  function scopeStyle(style, compositionId) {
+    const text = style.textContent || "";
+    if (!compositionId || /@import/i.test(text)) return;
+    const sheet = new CSSStyleSheet();
+    try { sheet.replaceSync(text); } catch (error) { return; }
+    const global = [];
+    const scoped = [];
+    for (const rule of sheet.cssRules) {
+      if (rule instanceof CSSStyleRule) {
+        const selector = rule.selectorText.replace(PAGE_ROOTS, "$1:scope");
+        scoped.push(selector + rule.cssText.slice(rule.selectorText.length));
+      } else {
+        global.push(rule.cssText);
+      }
+    }
+    style.textContent = global.join("\n") + "\n@scope ([data-composition-id=" +
+      JSON.stringify(compositionId) + "]) {\n" + scoped.join("\n") + "\n}";
+  }
+
   async function mountHosts(scope, depth) {
     if (depth > 16) throw new Error("nested compositions are more than 16 levels deep");
     const hosts = [...scope.querySelectorAll("[data-composition-src]")]
@@ -194,9 +218,8 @@
                        doc.querySelector("template");
       const fragment = template ? document.importNode(template.content, true)
                                 : document.importNode(doc.body, true);
-      for (const style of doc.head.querySelectorAll("style, link[rel=stylesheet]")) {
-        document.head.appendChild(document.importNode(style, true));
-      }
+      const headStyles = [...doc.head.querySelectorAll("style, link[rel=stylesheet]")]
+        .map((style) => document.importNode(style, true));
       const scripts = [...fragment.querySelectorAll("script")];
       for (const script of scripts) script.remove();
       const innerRoot = (hostId && fragment.querySelector(
@@ -219,6 +242,12 @@
         innerRoot.setAttribute("data-hf-inner-root", "true");
       }
       host.appendChild(fragment);
+      const compositionId = host.getAttribute("data-composition-id");
+      for (const style of headStyles) {
+        if (style.tagName === "STYLE") scopeStyle(style, compositionId);
+        document.head.appendChild(style);
+      }
+      for (const style of host.querySelectorAll("style")) scopeStyle(style, compositionId);
       const values = {};
       for (const item of declared) if (item && "default" in item) values[item.id] = item.default;
       const raw = host.getAttribute("data-variable-values");

@@ -145,3 +145,14 @@ def test_cli_render_reports_progress_and_the_result(
         in captured.err
     assert captured.err.count("chunk ") == 3
     assert f"wrote {out} (1.201s, 36 frames, 322x182" in captured.out
+
+
+def test_nested_composition_styles_apply_inside_their_host_only(tmp_path: Path) -> None:
+    out = tmp_path / "scoped.mp4"
+    render_local(FIXTURES / "nested-scoped", out, RenderOptions(crf=0), workers=1)
+    frame = decode_rgb(out)[0].astype(int)
+    colours = [tuple(frame[40:60, x:x + 20].reshape(-1, 3).mean(axis=0).round())
+               for x in (40, 140, 240)]
+    expected = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    for got, want in zip(colours, expected, strict=True):
+        assert max(abs(g - w) for g, w in zip(got, want, strict=True)) < 20, colours
