@@ -118,59 +118,68 @@ def render_local(
     sink: ProgressSink = progress or _SilentProgress()
     started = clock()
     worker_count = workers or default_workers()
+    if encoder_threads is None:
+        # With several workers, two x264 threads each measured best on 2 cores
+        # (13.4 fps at 1080p against 12.4 with one and 11.7 with x264's choice);
+        # alone, x264 chooses.
+        encoder_threads = 2 if worker_count > 1 else 0
     scratch = Path(tempfile.mkdtemp(prefix="hfaction-", dir=work_dir))
+    plan_dir = scratch / "plan"
+    chunk_dir = scratch / "chunks"
+    chunk_dir.mkdir()
+    # Workers start (and launch their browsers) while the project is planned.
+    pool = _WorkerPool(worker_count, plan_dir, chunk_dir, options.browser, encoder_threads)
     try:
-        plan_dir = scratch / "plan"
         plan_ = plan(project_dir, replace(options, parallelism=worker_count), plan_dir)
         plan_seconds = clock() - started
-        worker_count = min(worker_count, len(plan_.chunks))
-        sink.planned(plan_, worker_count)
-        chunk_dir = scratch / "chunks"
-        chunk_dir.mkdir()
-        if encoder_threads is None:
-            # With several workers, two x264 threads each measured best on 2 cores
-            # (13.4 fps at 1080p against 12.4 with one and 11.7 with x264's choice);
-            # alone, x264 chooses.
-            encoder_threads = 2 if worker_count > 1 else 0
-        timings = _run_workers(plan_, plan_dir, chunk_dir, options.browser, worker_count,
-                               sink, encoder_threads)
+        sink.planned(plan_, min(worker_count, len(plan_.chunks)))
+        timings = pool.run(len(plan_.chunks), sink)
         sink.assembling()
         from hfaction.chunk import chunk_file_name
 
         chunk_paths = [chunk_dir / chunk_file_name(i) for i in range(len(plan_.chunks))]
         result = assemble(plan_dir, chunk_paths, output)
-        return LocalRenderResult(output=result, plan=plan_, workers=worker_count,
+        return LocalRenderResult(output=result, plan=plan_,
+                                 workers=min(worker_count, len(plan_.chunks)),
                                  wall_seconds=clock() - started, plan_seconds=plan_seconds,
                                  chunk_timings=timings)
     finally:
+        pool.close()
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _run_workers(plan_: Plan, plan_dir: Path, chunk_dir: Path, browser: str | None,
-                 worker_count: int, sink: ProgressSink, encoder_threads: int
-                 ) -> list[dict[str, Any]]:
-    context = multiprocessing.get_context("spawn")
-    tasks = context.Queue()
-    events = context.Queue()
-    for index in range(len(plan_.chunks)):
-        tasks.put(index)
-    for _ in range(worker_count):
-        tasks.put(None)
-    processes: list[SpawnProcess] = [
-        context.Process(target=_worker_main, daemon=True, args=(
-            str(plan_dir), str(chunk_dir), browser, tasks, events, encoder_threads))
-        for _ in range(worker_count)
-    ]
-    for process in processes:
-        process.start()
-    remaining = len(plan_.chunks)
-    timings: list[dict[str, Any]] = []
-    try:
+class _WorkerPool:
+    """Worker processes fed chunk indices through a queue; events come back on another."""
+
+    def __init__(self, count: int, plan_dir: Path, chunk_dir: Path, browser: str | None,
+                 encoder_threads: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.tasks = context.Queue()
+        self.events = context.Queue()
+        self.count = count
+        self.finished = False
+        self.processes: list[SpawnProcess] = [
+            context.Process(target=_worker_main, daemon=True, args=(
+                str(plan_dir), str(chunk_dir), browser, self.tasks, self.events,
+                encoder_threads))
+            for _ in range(count)
+        ]
+        for process in self.processes:
+            process.start()
+
+    def run(self, chunk_count: int, sink: ProgressSink) -> list[dict[str, Any]]:
+        for index in range(chunk_count):
+            self.tasks.put(index)
+        for _ in range(self.count):
+            self.tasks.put(None)
+        remaining = chunk_count
+        timings: list[dict[str, Any]] = []
         while remaining:
             try:
-                event = events.get(timeout=1.0)
+                event = self.events.get(timeout=1.0)
             except queue.Empty:
-                dead = [p for p in processes if not p.is_alive() and p.exitcode not in (0, None)]
+                dead = [p for p in self.processes
+                        if not p.is_alive() and p.exitcode not in (0, None)]
                 if dead:
                     raise WorkerFailed(f"a worker process died (exit code {dead[0].exitcode})",
                                        hint="the machine may be out of memory; try fewer "
@@ -186,13 +195,15 @@ def _run_workers(plan_: Plan, plan_dir: Path, chunk_dir: Path, browser: str | No
                 remaining -= 1
             elif kind == "error":
                 raise error_from_dict(event[1])
-    finally:
-        for process in processes:
-            if remaining:
+        self.finished = True
+        return sorted(timings, key=lambda item: int(item["index"]))
+
+    def close(self) -> None:
+        for process in self.processes:
+            if not self.finished:
                 process.kill()
             process.join(timeout=30)
             if process.is_alive():
                 process.kill()
-        tasks.close()
-        events.close()
-    return sorted(timings, key=lambda item: int(item["index"]))
+        self.tasks.close()
+        self.events.close()
