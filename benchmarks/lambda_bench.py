@@ -61,7 +61,6 @@ from hfaction import __version__ as HFACTION_VERSION  # noqa: E402
 from hfaction.aws.cost import NOT_INCLUDED, PRICES, Cost, render_cost  # noqa: E402
 from hfaction.encode import ffprobe_binary  # noqa: E402
 from tests.integration.image.test_lambda_image import (  # noqa: E402
-    LAMBDA_USER,
     REGION,
     RIE_IN_WHEEL,
     SBIN_PATH,
@@ -70,6 +69,7 @@ from tests.integration.image.test_lambda_image import (  # noqa: E402
     _free_port,
     _wait_for_port,
     download_rie,
+    lambda_container,
 )
 
 BUCKET = "hfaction-lambda-bench"
@@ -207,42 +207,11 @@ def moto_s3(scratch: Path) -> Iterator[S3]:
 def function_container(podman: Podman, image: Image, rie: Path, s3: S3,
                        role: str) -> Iterator[Function]:
     """A fresh container of the image behind the RIE, run as the image test runs it."""
-    rie_port, api_port = _free_port(), _free_port()
-    name = f"hfaction-lambda-bench-{role}-{uuid.uuid4().hex[:8]}"
-    command = [*(image.config.get("Entrypoint") or []), *(image.config.get("Cmd") or [])]
-    podman(
-        "run", "--detach", "--name", name,
-        "--read-only", "--read-only-tmpfs=false", "--tmpfs", "/tmp:rw,mode=1777,size=2g",
-        "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-        "--user", LAMBDA_USER,
-        "--network", "host",
-        "--volume", f"{rie}:/var/rapid/aws-lambda-rie:ro",
-        "--entrypoint", "/var/rapid/aws-lambda-rie",
-        "--env", f"RENDER_BUCKET={BUCKET}",
-        "--env", f"AWS_ENDPOINT_URL={s3.endpoint}",
-        "--env", "AWS_ACCESS_KEY_ID=testing",
-        "--env", "AWS_SECRET_ACCESS_KEY=testing",
-        "--env", f"AWS_DEFAULT_REGION={REGION}",
-        "--env", f"AWS_REGION={REGION}",
-        "--env", "AWS_LAMBDA_FUNCTION_TIMEOUT=900",
-        "--env", f"AWS_LAMBDA_FUNCTION_MEMORY_SIZE={MEMORY_MB}",
-        image.tag,
-        "--runtime-interface-emulator-address", f"127.0.0.1:{rie_port}",
-        "--runtime-api-address", f"127.0.0.1:{api_port}",
-        *command,
-    )
-    fn = Function(f"http://localhost:{rie_port}/2015-03-31/functions/function/invocations",
-                  name, podman)
-
-    def running() -> bool:
-        state = podman("inspect", "--format", "{{.State.Running}}", name, check=False)
-        return state.stdout.strip() == "true"
-
-    try:
-        _wait_for_port(rie_port, running, f"container {name}")
+    with lambda_container(podman, image.tag, image.config, rie, endpoint=s3.endpoint,
+                          bucket=BUCKET, memory_mb=MEMORY_MB,
+                          name_prefix=f"hfaction-lambda-bench-{role}",
+                          show_logs=False) as fn:
         yield fn
-    finally:
-        podman("rm", "--force", "--time", "5", name, check=False)
 
 
 # --- invocations ------------------------------------------------------------------------

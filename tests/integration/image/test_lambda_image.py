@@ -13,6 +13,7 @@ HFACTION_REQUIRE_TOOLS=1 so that this fails instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -230,12 +231,15 @@ class Function:
         return (completed.stdout + completed.stderr)[-6000:]
 
 
-@pytest.fixture(scope="module")
-def function(podman: Podman, image: BuiltImage, rie: Path, s3: S3Server) -> Iterator[Function]:
+@contextlib.contextmanager
+def lambda_container(podman: Podman, image_tag: str, image_config: dict[str, Any], rie: Path,
+                     *, endpoint: str, bucket: str, memory_mb: int, name_prefix: str,
+                     show_logs: bool = True) -> Iterator[Function]:
+    """The image run as Lambda runs it, behind the RIE; also used by benchmarks/lambda_bench."""
     rie_port, api_port = _free_port(), _free_port()
-    name = f"hfaction-lambda-test-{uuid.uuid4().hex[:8]}"
+    name = f"{name_prefix}-{uuid.uuid4().hex[:8]}"
     # What Lambda itself would run: the image's own ENTRYPOINT and CMD, behind the RIE.
-    command = [*(image.config.get("Entrypoint") or []), *(image.config.get("Cmd") or [])]
+    command = [*(image_config.get("Entrypoint") or []), *(image_config.get("Cmd") or [])]
     podman(
         "run", "--detach", "--name", name,
         # Lambda: read-only root filesystem, /tmp the only writable path (podman would
@@ -247,15 +251,15 @@ def function(podman: Podman, image: BuiltImage, rie: Path, s3: S3Server) -> Iter
         "--network", "host",
         "--volume", f"{rie}:/var/rapid/aws-lambda-rie:ro",
         "--entrypoint", "/var/rapid/aws-lambda-rie",
-        "--env", f"RENDER_BUCKET={BUCKET}",
-        "--env", f"AWS_ENDPOINT_URL={s3.endpoint}",
+        "--env", f"RENDER_BUCKET={bucket}",
+        "--env", f"AWS_ENDPOINT_URL={endpoint}",
         "--env", "AWS_ACCESS_KEY_ID=testing",
         "--env", "AWS_SECRET_ACCESS_KEY=testing",
         "--env", f"AWS_DEFAULT_REGION={REGION}",
         "--env", f"AWS_REGION={REGION}",
         "--env", "AWS_LAMBDA_FUNCTION_TIMEOUT=900",
-        "--env", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=2048",
-        image.tag,
+        "--env", f"AWS_LAMBDA_FUNCTION_MEMORY_SIZE={memory_mb}",
+        image_tag,
         "--runtime-interface-emulator-address", f"127.0.0.1:{rie_port}",
         "--runtime-api-address", f"127.0.0.1:{api_port}",
         *command,
@@ -271,9 +275,18 @@ def function(podman: Podman, image: BuiltImage, rie: Path, s3: S3Server) -> Iter
         _wait_for_port(rie_port, running, f"container {name}")
         yield fn
     finally:
-        logs = fn.logs()
+        logs = fn.logs() if show_logs else ""
         podman("rm", "--force", "--time", "5", name, check=False)
-        print(f"---- container logs ----\n{logs}")
+        if show_logs:
+            print(f"---- container logs ----\n{logs}")
+
+
+@pytest.fixture(scope="module")
+def function(podman: Podman, image: BuiltImage, rie: Path, s3: S3Server) -> Iterator[Function]:
+    with lambda_container(podman, image.tag, image.config, rie, endpoint=s3.endpoint,
+                          bucket=BUCKET, memory_mb=2048,
+                          name_prefix="hfaction-lambda-test") as fn:
+        yield fn
 
 
 def _ok(result: dict[str, Any], what: str, fn: Function) -> dict[str, Any]:
