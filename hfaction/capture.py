@@ -66,7 +66,7 @@ class RemoteAsset:
                 "size": self.size, "sha256": self.sha256}
 
 
-RemoteFetcher = Callable[[str], RemoteAsset]
+FetchRemote = Callable[[str], RemoteAsset]
 
 
 @dataclass
@@ -80,7 +80,7 @@ class AssetServer:
     project_dir: Path
     remote_dir: Path
     remote: dict[str, RemoteAsset]
-    fetch_remote: RemoteFetcher | None = None
+    fetch_remote: FetchRemote | None = None
     missing: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     failures: list[HfactionError] = field(default_factory=list)

@@ -168,9 +168,7 @@ def progress(facade: AwsFacade, stack: StackInfo, render_id: str, *,
             plan_output = result
         if isinstance(result, dict) and "output_key" in result and "bytes" in result:
             output = result
-    done = {int(r["index"]) for r in invocations
-            if r.get("action") == "render_chunk" and r.get("status") == "ok"
-            and isinstance(r.get("index"), int)}
+    # Frames of each chunk rendered; a retried chunk counts once.
     chunk_frames = {int(r["index"]): int(r.get("frames") or 0) for r in invocations
                     if r.get("action") == "render_chunk" and r.get("status") == "ok"
                     and isinstance(r.get("index"), int)}
@@ -201,7 +199,7 @@ def progress(facade: AwsFacade, stack: StackInfo, render_id: str, *,
         render_id=render_id,
         status=status,
         chunks_total=plan_output.get("chunk_count"),
-        chunks_done=len(done),
+        chunks_done=len(chunk_frames),
         chunks_in_flight=in_flight,
         frames_total=plan_output.get("frames"),
         frames_done=sum(chunk_frames.values()),
