@@ -29,11 +29,19 @@ from hfaction.composition import safe_relative
 from hfaction.errors import (
     BrowserFailed,
     BrowserGpuNotSoftware,
+    FontFetchFailed,
     HfactionError,
     PageScriptError,
     ReadinessTimeout,
     RemoteAssetNotFrozen,
     UnsafePath,
+)
+from hfaction.fonts import (
+    FONT_FACES_SCRIPT,
+    LOAD_ALL_FONTS_SCRIPT,
+    FontEnvironment,
+    fallback_digest,
+    plan_fallback_dir,
 )
 
 ORIGIN = "http://hfaction.localhost"
@@ -102,13 +110,18 @@ class AssetServer:
 
     def _serve_project(self, route: Route, url: str) -> None:
         path = unquote(urlsplit(url).path).lstrip("/") or "index.html"
+        # Files frozen at planning (video frames, fonts) live beside the project, in
+        # the plan's frozen/ folder.
+        frozen = path.startswith("__hf_frozen/")
+        root = self.project_dir.parent / "frozen" if frozen else self.project_dir
         try:
-            relative = safe_relative(self.project_dir, path, where=f"request {url}")
+            relative = safe_relative(root, path.removeprefix("__hf_frozen/") if frozen
+                                     else path, where=f"request {url}")
         except UnsafePath:
             self.refused.append(url)
             route.abort()
             return
-        file = self.project_dir / relative
+        file = root / relative
         if not file.is_file():
             if path != "favicon.ico":
                 self.missing.append(path)
@@ -149,18 +162,45 @@ class BrowserSession:
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self._gpu_checked = False
+        self._fonts: FontEnvironment | None = None
 
     def __enter__(self) -> BrowserSession:
         self._playwright = sync_playwright().start()
         try:
+            self._launch(None)
+        except BaseException:
+            self._playwright.stop()
+            raise
+        return self
+
+    def _launch(self, fallback_dir: Path | None) -> None:
+        # Machine fonts come only from a frozen fallback, through the browser's own
+        # fontconfig file: the host's installed fonts never reach the pixels. Until a plan
+        # says otherwise, the fallback is this machine's copy of the one plans freeze.
+        assert self._playwright is not None
+        fonts = FontEnvironment(fallback_dir)
+        try:
             self._browser = self._playwright.chromium.launch(
-                executable_path=self.info.path, args=launch_args(self.info), timeout=60_000
+                executable_path=self.info.path, args=launch_args(self.info), env=fonts.env(),
+                timeout=60_000,
             )
         except PlaywrightError as error:
-            self._playwright.stop()
+            fonts.close()
             first = str(error).strip().splitlines()[0] if str(error).strip() else "unknown error"
             raise BrowserFailed(f"could not launch {self.info.path}: {first}") from None
-        return self
+        self._fonts = fonts
+        self._gpu_checked = False
+
+    def _use_fallback_of(self, server: AssetServer) -> None:
+        """Relaunch if the plan's frozen fallback fonts differ from the running browser's."""
+        wanted = plan_fallback_dir(server.project_dir)
+        if wanted is None or self._fonts is None or fallback_digest(wanted) == self._fonts.digest:
+            return
+        if self._browser is not None:
+            with contextlib.suppress(PlaywrightError):
+                self._browser.close()
+        self._fonts.close()
+        self._launch(wanted)
 
     def __exit__(
         self,
@@ -172,6 +212,8 @@ class BrowserSession:
             if self._browser is not None:
                 self._browser.close()
         finally:
+            if self._fonts is not None:
+                self._fonts.close()
             if self._playwright is not None:
                 self._playwright.stop()
 
@@ -188,6 +230,7 @@ class BrowserSession:
         runtime_config: dict[str, Any],
         size: tuple[int, int],
     ) -> CompositionPage:
+        self._use_fallback_of(server)
         assert self._browser is not None
         page = CompositionPage(self._browser, server=server, entry=entry,
                                runtime_config=runtime_config, size=size,
@@ -232,7 +275,8 @@ class CompositionPage:
         )
         self._context.route("**/*", server.handle)
         self._context.add_init_script(
-            script=f"window.__hfConfig = {json.dumps(runtime_config)};\n{runtime_source()}"
+            script=f"window.__hfConfig = {json.dumps(runtime_config)};\n{runtime_source()}\n"
+            f"{FONT_FACES_SCRIPT}"
         )
         self.page: Page = self._context.new_page()
         self.page.on("pageerror", self._on_page_error)
@@ -282,9 +326,32 @@ class CompositionPage:
         result = json.loads(raw)
         if not result.get("ok"):
             raise PageScriptError(f"the composition could not start: {result.get('error')}")
+        self._load_all_fonts(max(1.0, deadline - time.monotonic()))
         if self.begin_frame:
             self._cdp = self._context.new_cdp_session(self.page)
         return ReadyResult(result.get("timelineDuration"), list(result.get("timelines", [])))
+
+    def _load_all_fonts(self, timeout_s: float) -> None:
+        """Load every declared face now: text that appears later never waits for a font."""
+        self.page.evaluate(LOAD_ALL_FONTS_SCRIPT)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            state = self.page.evaluate("() => window.__hfFontsValue ?? null")
+            if state is not None:
+                break
+            if self.server.failures:
+                self._raise_page_problems()
+            if time.monotonic() > deadline:
+                raise ReadinessTimeout(f"the page's fonts did not load within {timeout_s:g}s",
+                                       hint="raise --ready-timeout for slow pages")
+            time.sleep(0.02)
+        self._raise_page_problems()
+        failed = sorted(set(json.loads(str(state))))
+        if failed:
+            raise FontFetchFailed(
+                f"the browser could not load the font family {failed[0]!r} of {self.entry}",
+                hint="the font file is not a font Chromium reads (woff2, woff, ttf, otf)",
+            )
 
     def _ready_with_timeout(self, timeout_s: float) -> str:
         # The runtime's own timers are frozen, so the timeout races on the real clock here.

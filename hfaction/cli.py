@@ -39,9 +39,14 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _register_subcommands() -> None:
+    from hfaction.github_cli import github_app
     from hfaction.lambda_cli import lambda_app
+    from hfaction.policies_cli import policies_app
 
     app.add_typer(lambda_app, name="lambda")
+    app.add_typer(policies_app, name="policies")
+    app.add_typer(github_app, name="github")
+
 stdout = Console(highlight=False, soft_wrap=True)
 
 ProjectArg = Annotated[Path, typer.Argument(help="Project folder holding index.html.",
@@ -70,6 +75,9 @@ CacheOpt = Annotated[Path | None, typer.Option(
     help="Folder of remote assets laid out as HOST/PATH, consulted before the network.")]
 TimeoutOpt = Annotated[float, typer.Option("--ready-timeout", help="Seconds to wait for the "
                                                                    "page to be ready.")]
+StrictFontsOpt = Annotated[bool, typer.Option(
+    "--strict-fonts", envvar="HFACTION_STRICT_FONTS",
+    help="Fail (SYSTEM_FONT_USED) when a machine font such as sans-serif is named first.")]
 
 
 def _variables(pairs: list[str] | None, vars_file: Path | None) -> dict[str, str]:
@@ -122,6 +130,8 @@ class _RichProgress:
             f"planned {plan_.frames} frames ({plan_.duration:g}s at {plan_.data['fps']} fps, "
             f"{width}x{height}) in {len(plan_.chunks)} chunks on {workers} workers"
         )
+        for warning in (plan_.data.get("fonts") or {}).get("warnings", []):
+            self.console.print(f"warning: {warning}", markup=False)
         if self.interactive:
             self.bar = Progress(
                 TextColumn("rendering"), BarColumn(), MofNCompleteColumn(),
@@ -169,6 +179,7 @@ def render(
     browser: BrowserOpt = None,
     asset_cache: CacheOpt = None,
     ready_timeout: TimeoutOpt = 30.0,
+    strict_fonts: StrictFontsOpt = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Render a project to MP4 on this machine.
@@ -179,6 +190,7 @@ def render(
 
     options = _options(entry, fps, quality, crf, width, height, chunk_size, var, vars_file,
                        browser, asset_cache, ready_timeout)
+    options.strict_fonts = strict_fonts
     result = render_local(project, output, options, workers=workers,
                           progress=_RichProgress(stderr))
     out = result.output
@@ -211,9 +223,10 @@ def plan_command(
     ready_timeout: TimeoutOpt = 30.0,
     parallelism: Annotated[int, typer.Option(
         "--parallelism", help="Chunks that will render at once (sizes automatic chunks).")] = 1,
+    strict_fonts: StrictFontsOpt = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
-    """Plan a render (frames, chunks, size, hash) without rendering it.
+    """Plan a render (frames, chunks, size, hash, frozen media and fonts) without rendering it.
 
     Example: hfaction plan examples/gsap-intro --json
     """
@@ -222,6 +235,7 @@ def plan_command(
     options = _options(entry, fps, quality, crf, width, height, chunk_size, var, vars_file,
                        browser, asset_cache, ready_timeout)
     options.parallelism = parallelism
+    options.strict_fonts = strict_fonts
     scratch = None if plan_dir else Path(tempfile.mkdtemp(prefix="hfaction-plan-"))
     try:
         planned = plan(project, options, plan_dir or (scratch / "plan"))  # type: ignore[operator]
@@ -236,6 +250,11 @@ def plan_command(
                  f"{summary['output_width']}x{summary['output_height']}, "
                  f"{len(summary['chunks'])} chunks of {summary['chunk_size']}, "
                  f"hash {summary['hash'][:12]}")
+    for item in summary.get("frozen") or []:
+        stdout.print(f"frozen {item['kind']} {item['name']}: {item['bytes']:,} bytes from "
+                     f"{item['source']} ({item['path']})", markup=False)
+    for warning in (planned.data.get("fonts") or {}).get("warnings", []):
+        stderr.print(f"warning: {warning}", markup=False)
 
 
 @app.command("chunk")
@@ -296,6 +315,11 @@ def main(argv: list[str] | None = None) -> int:
         return code if isinstance(code, int) else (0 if code is None else 1)
     except HfactionError as error:
         stderr.print(f"error: {error.one_line()}", markup=False)
+        from hfaction.github.workflow import annotation_for_error  # only under GitHub Actions
+
+        annotation = annotation_for_error(error)
+        if annotation:  # to stderr: stdout may be a --json result being redirected to a file
+            sys.stderr.write(annotation + "\n")
         return error.exit_code
     except KeyboardInterrupt:
         stderr.print("interrupted", markup=False)

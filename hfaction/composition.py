@@ -21,6 +21,8 @@ from hfaction.errors import (
     EntryNotFound,
     InvalidSize,
     InvalidVariable,
+    MediaAttributeInvalid,
+    MediaNotFound,
     NestedCompositionError,
     NoCompositionRoot,
     UnsafePath,
@@ -72,6 +74,7 @@ class ParsedFile:
     roots: list[Element] = field(default_factory=list)  # every element with data-composition-id
     timed: list[Element] = field(default_factory=list)
     hosts: list[Element] = field(default_factory=list)
+    media: list[Element] = field(default_factory=list)  # every <audio> and <video>
 
 
 class _Collector(HTMLParser):
@@ -95,6 +98,12 @@ class _Collector(HTMLParser):
             self.result.roots.append(element)
         if "data-composition-src" in attributes:
             self.result.hosts.append(element)
+        if tag in _MEDIA_TAGS:
+            self.result.media.append(element)
+        elif (tag == "source" and self._stack and self._stack[-1][0] in _MEDIA_TAGS
+              and self.result.media and "src" not in self.result.media[-1].attrs):
+            # <video><source src="..."></video>: the first source is the one played.
+            self.result.media[-1].attrs["src"] = attributes.get("src", "")
         # As in HyperFrames, every element with data-start is timed, not only .clip; a
         # root is timed only when it is also a host.
         is_host = "data-composition-src" in attributes
@@ -237,6 +246,7 @@ class ProjectComposition:
     variables: list[dict[str, object]]
     timed_media_ends: list[Fraction]
     files: list[str]  # every HTML file read, project-relative
+    media: list[MediaElement] = field(default_factory=list)  # <audio>/<video>, root timeline
 
     @property
     def composition_ids(self) -> list[str]:
@@ -309,9 +319,10 @@ def load_project(project_dir: Path, entry: str = "index.html") -> ProjectComposi
     starts: dict[str, dict[str, Fraction]] = {}
     nested: list[NestedComposition] = []
     media_ends: list[Fraction] = []
+    media: list[MediaElement] = []
     files = [str(entry_path)]
     _collect(project_dir, parsed, root.composition_id, Fraction(0), starts, nested,
-             media_ends, files, chain=[str(entry_path)], entry=str(entry_path))
+             media_ends, files, chain=[str(entry_path)], entry=str(entry_path), media=media)
     variables = _declared_variables(parsed)
     return ProjectComposition(
         entry=str(entry_path),
@@ -320,6 +331,7 @@ def load_project(project_dir: Path, entry: str = "index.html") -> ProjectComposi
         starts=starts,
         variables=variables,
         timed_media_ends=media_ends,
+        media=media,
         files=files,
     )
 
@@ -362,6 +374,8 @@ def _collect(
     *,
     chain: list[str],
     entry: str,
+    media: list[MediaElement] | None = None,
+    limit: Fraction | None = None,
 ) -> None:
     by_composition: dict[str, list[Element]] = {}
     for element in parsed.timed:
@@ -377,6 +391,9 @@ def _collect(
                 start = resolved[clip.attrs["data-start"].strip()]
                 end = start + parse_duration(clip.attrs["data-duration"], where=clip.where)
                 media_ends.append(offset + local_offsets.get(composition_id, Fraction(0)) + end)
+    if media is not None:
+        _collect_media(parsed, default_composition, offset, starts, media, entry=entry,
+                       limit=limit)
     for host in parsed.hosts:
         parent = host.composition_id or default_composition
         # The page resolves data-composition-src against the entry document's URL.
@@ -426,7 +443,116 @@ def _collect(
         )
         playback = nested[-1].playback_start
         _collect(project_dir, inner, inner_id, absolute_start - playback, starts, nested,
-                 media_ends, files, chain=[*chain, str(src)], entry=entry)
+                 media_ends, files, chain=[*chain, str(src)], entry=entry, media=media,
+                 limit=_earliest(limit, None if nested[-1].duration is None
+                                 else absolute_start + nested[-1].duration))
+
+
+# --- media (<audio>, <video>) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MediaElement:
+    """An ``<audio>`` or ``<video>``, timed on the root timeline (seconds, exact)."""
+
+    tag: str  # "audio" or "video"
+    element_id: str | None
+    composition_id: str  # the composition whose markup holds it (the page's view)
+    ordinal: int  # its index among the <video>s (or <audio>s) of that composition
+    src: str  # a project path (resolved against the entry) or an http(s) URL
+    start: Fraction  # absolute start on the root timeline
+    duration: Fraction | None  # data-duration; None: until the source ends
+    media_start: Fraction
+    volume: Fraction
+    rate: Fraction
+    has_audio: bool  # <audio>, or <video data-has-audio="true">
+    limit: Fraction | None  # absolute time an enclosing host's duration cuts it off
+    where: str
+    loop: bool = False  # the loop attribute: the source repeats from its start
+
+    @property
+    def label(self) -> str:
+        """How errors name it: ``<video id="intro">`` at file:line."""
+        ident = f' id="{self.element_id}"' if self.element_id else ""
+        return f"<{self.tag}{ident} src=\"{self.src}\"> at {self.where}"
+
+    @property
+    def end(self) -> Fraction | None:
+        """Absolute end of its window, or None when only the source's length bounds it."""
+        own = None if self.duration is None else self.start + self.duration
+        return _earliest(own, self.limit)
+
+
+def _earliest(a: Fraction | None, b: Fraction | None) -> Fraction | None:
+    if a is None:
+        return b
+    return a if b is None else min(a, b)
+
+
+_MIN_RATE, _MAX_RATE = Fraction(1, 16), Fraction(16)
+
+
+def _media_number(element: Element, name: str, default: Fraction, low: Fraction,
+                  high: Fraction) -> Fraction:
+    text = element.attrs.get(name, "").strip()
+    if not text:
+        return default
+    if not _NUMBER.match(text) or not low <= Fraction(text) <= high:
+        raise MediaAttributeInvalid(
+            f"{name}={text!r} on <{element.tag}> at {element.where} is not a number from "
+            f"{float(low):g} to {float(high):g}",
+            hint=f'write e.g. {name}="{float(default):g}"',
+        )
+    return Fraction(text)
+
+
+def _collect_media(parsed: ParsedFile, default_composition: str, offset: Fraction,
+                   starts: dict[str, dict[str, Fraction]], media: list[MediaElement], *,
+                   entry: str, limit: Fraction | None) -> None:
+    # The page sees a nested file's inner root under its host's composition id.
+    first_root = parsed.roots[0].attrs["data-composition-id"].strip() if parsed.roots else None
+    ordinals: dict[tuple[str, str], int] = {}
+    for element in parsed.media:
+        owner = (default_composition if element.composition_id in (None, first_root)
+                 else str(element.composition_id))
+        ordinal = ordinals.get((owner, element.tag), 0)
+        ordinals[(owner, element.tag)] = ordinal + 1
+        src = element.attrs.get("src", "").strip()
+        if not src:
+            raise MediaNotFound(f"<{element.tag}> at {element.where} has no src",
+                                hint="give it a src (a project file or an https:// URL)")
+        if not src.startswith(("https://", "http://")):
+            # Relative sources resolve against the entry document (nested markup is
+            # imported into it).
+            src = posixpath.normpath(posixpath.join(posixpath.dirname(entry), src))
+        start_text = element.attrs.get("data-start", "0").strip() or "0"
+        table = starts.get(element.composition_id or default_composition, {})
+        local_start = table.get(start_text)
+        if local_start is None:
+            local_start = resolve_starts([element])[start_text] if "data-start" in \
+                element.attrs else Fraction(0)
+        duration_text = element.attrs.get("data-duration", "").strip()
+        duration = (parse_duration(duration_text, where=f"data-duration at {element.where}")
+                    if duration_text else None)
+        media.append(MediaElement(
+            tag=element.tag,
+            element_id=element.attrs.get("id") or None,
+            composition_id=owner,
+            ordinal=ordinal,
+            src=src,
+            start=offset + local_start,
+            duration=duration if duration else None,
+            media_start=_media_number(element, "data-media-start", Fraction(0), Fraction(0),
+                                      Fraction(10**7)),
+            volume=_media_number(element, "data-volume", Fraction(1), Fraction(0), Fraction(1)),
+            rate=_media_number(element, "data-playback-rate", Fraction(1), _MIN_RATE,
+                               _MAX_RATE),
+            has_audio=element.tag == "audio"
+            or element.attrs.get("data-has-audio", "").strip().lower() == "true",
+            limit=limit,
+            where=element.where,
+            loop="loop" in element.attrs,
+        ))
 
 
 def _declared_variables(parsed: ParsedFile) -> list[dict[str, object]]:

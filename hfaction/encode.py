@@ -199,3 +199,109 @@ def count_frames_args(binary: str, path: Path) -> list[str]:
         binary, "-v", "error", "-select_streams", "v:0", "-count_packets",
         "-show_entries", "stream=nb_read_packets,width,height", "-of", "json", str(path),
     ]
+
+
+# --- media: the audio mix and video frames, made once at planning ---------------------
+
+MIX_SAMPLE_RATE = 48_000
+MIX_BITRATE = "192k"
+# Project media is untrusted: ffmpeg may open local files only, and only through the
+# demuxers of audio/video files (a playlist such as HLS could otherwise make it read
+# other files or reach the network).
+MEDIA_FORMATS = ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "wav", "w64", "mp3", "ogg",
+                 "flac", "aac", "avi", "mpegts", "mpeg", "aiff", "caf")
+MEDIA_INPUT_OPTIONS = ("-protocol_whitelist", "file", "-format_whitelist",
+                       ",".join(MEDIA_FORMATS))
+
+
+@dataclass(frozen=True)
+class MixTrack:
+    """One source's contribution to the mix, in 48 kHz samples of the output timeline."""
+
+    path: Path
+    stream: int  # audio stream index within the file (0: its first audio stream)
+    channels: int
+    at_sample: int  # where it starts in the output
+    length: int | None  # output samples it lasts at most; None: until the source ends
+    media_start: Fraction  # seconds of source skipped
+    rate: Fraction
+    volume: Fraction
+    loop: bool = False  # the source repeats (ffmpeg -stream_loop); ``length`` ends it
+
+
+def _seconds(value: Fraction) -> str:
+    return f"{float(value):.9f}".rstrip("0").rstrip(".") or "0"
+
+
+def _tempo_chain(rate: Fraction) -> list[str]:
+    """atempo takes 0.5..100 per instance: slower rates are a chain of halvings."""
+    steps: list[str] = []
+    remaining = rate
+    while remaining < Fraction(1, 2):
+        steps.append("atempo=0.5")
+        remaining *= 2
+    if remaining != 1:
+        steps.append(f"atempo={_seconds(remaining)}")
+    return steps
+
+
+def mix_track_filter(index: int, track: MixTrack) -> str:
+    """The filter chain of one input: resample, trim, retime, scale, then place it.
+
+    Mono is copied to both channels at full level (a browser plays it so); there is no
+    normalisation anywhere, so ``data-volume`` is the only gain.
+    """
+    layout = ("pan=stereo|c0=c0|c1=c0" if track.channels == 1
+              else "aformat=channel_layouts=stereo")
+    trim = f"atrim=start={_seconds(track.media_start)}"
+    if track.length is not None and not track.loop:
+        # A little more source than the window needs: atempo's output is trimmed exactly.
+        source = Fraction(track.length, MIX_SAMPLE_RATE) * track.rate + Fraction(1, 10)
+        trim += f":end={_seconds(track.media_start + source)}"
+    steps = [f"aresample={MIX_SAMPLE_RATE}", layout, trim, "asetpts=N/SR/TB",
+             *_tempo_chain(track.rate)]
+    if track.length is not None:
+        steps.append(f"atrim=end_sample={track.length}")
+    steps += [f"volume={_seconds(track.volume)}:precision=double",
+              f"adelay=delays={track.at_sample}S:all=1", "asetpts=N/SR/TB"]
+    return f"[{index}:a:{track.stream}]" + ",".join(steps) + f"[a{index}]"
+
+
+def mix_args(binary: str, tracks: list[MixTrack], total_samples: int, output: Path) -> list[str]:
+    """ffmpeg mixing ``tracks`` into one 48 kHz stereo AAC track of exactly ``total_samples``.
+
+    ``amix`` sums without normalising (``normalize=0``); the result is padded with silence
+    or cut to the video's length.
+    """
+    if not tracks:
+        raise ValueError("a mix needs at least one track")
+    chains = [mix_track_filter(index, track) for index, track in enumerate(tracks)]
+    labels = "".join(f"[a{index}]" for index in range(len(tracks)))
+    mixed = (f"{labels}amix=inputs={len(tracks)}:duration=longest:normalize=0,"
+             if len(tracks) > 1 else f"{labels}anull,")
+    graph = ";".join([*chains, mixed + f"apad=whole_len={total_samples},"
+                      f"atrim=end_sample={total_samples}[mix]"])
+    inputs = [arg for track in tracks
+              for arg in ([*(["-stream_loop", "-1"] if track.loop else []),
+                           *MEDIA_INPUT_OPTIONS, "-i", str(track.path)])]
+    return [binary, "-hide_banner", "-loglevel", "error", "-nostdin", *inputs,
+            "-filter_complex", graph, "-map", "[mix]", "-c:a", "aac", "-b:a", MIX_BITRATE,
+            "-ar", str(MIX_SAMPLE_RATE), "-ac", "2", "-f", "mp4", "-y", str(output)]
+
+
+def extract_frames_args(binary: str, source: Path, first: int, last: int, folder: Path
+                        ) -> list[str]:
+    """ffmpeg writing decoded frames ``first..last`` (presentation order) as JPEGs.
+
+    Frames are counted after decoding, as ffprobe lists them, so variable frame rates
+    need no arithmetic; files are named by frame index (``000042.jpg``). Colours are
+    converted to the full-range BT.601 a JPEG means, and non-square pixels to square
+    ones (ffmpeg also applies rotation metadata), as a browser would show the video.
+    """
+    select = f"select='between(n\\,{first}\\,{last})'"
+    return [binary, "-hide_banner", "-loglevel", "error", "-nostdin", *MEDIA_INPUT_OPTIONS,
+            "-i", str(source), "-map", "0:v:0", "-vf",
+            f"{select},scale=w='iw*sar':h=ih:out_color_matrix=bt601:out_range=pc,setsar=1,"
+            "format=yuvj420p",
+            "-fps_mode", "passthrough", "-frames:v", str(last - first + 1), "-q:v", "2",
+            "-start_number", str(first), "-f", "image2", "-y", str(folder / "%06d.jpg")]

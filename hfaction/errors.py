@@ -244,3 +244,83 @@ def error_from_dict(data: dict[str, str]) -> HfactionError:
     HfactionError.__init__(error, data.get("message", "unknown error"),
                            hint=data.get("hint") or None)
     return error
+
+
+# --- GitHub Actions steps (hfaction github ...) ------------------------------------
+
+
+class InvalidWorkflowFileCommand(BadInput):
+    code = "INVALID_WORKFLOW_FILE_COMMAND"
+
+
+class OidcTokenUnavailable(BadInput):
+    code = "OIDC_TOKEN_UNAVAILABLE"
+
+
+class InvalidRoleArn(BadInput):
+    code = "INVALID_ROLE_ARN"
+
+
+class AssumeRoleRefused(BadInput):
+    code = "ASSUME_ROLE_REFUSED"
+
+
+class InvalidResultFile(BadInput):
+    code = "INVALID_RESULT_FILE"
+
+
+class OidcTokenFailed(RenderFailed):
+    code = "OIDC_TOKEN_FAILED"
+
+
+class GithubApiFailed(RenderFailed):
+    code = "GITHUB_API_FAILED"
+
+
+# --- media in compositions (<audio>, <video>) --------------------------------------
+
+
+class MediaNotFound(BadInput):
+    code = "MEDIA_NOT_FOUND"
+
+
+class MediaUnsupported(BadInput):
+    code = "MEDIA_UNSUPPORTED"
+
+
+class MediaEmpty(BadInput):
+    code = "MEDIA_EMPTY"
+
+
+class MediaTooLarge(BadInput):
+    code = "MEDIA_TOO_LARGE"
+
+
+class MediaAttributeInvalid(BadInput):
+    code = "MEDIA_ATTRIBUTE_INVALID"
+
+
+# --- fonts (frozen into the plan) ------------------------------------------------
+
+
+class FontFetchFailed(BadInput):
+    """A font the project uses (or names) could not be fetched: names the family and URL."""
+
+    code = "FONT_FETCH_FAILED"
+
+
+class SystemFontUsed(BadInput):
+    """A generic or machine font is the first choice: a warning, an error with --strict-fonts."""
+
+    code = "SYSTEM_FONT_USED"
+
+
+# --- IAM policies (hfaction policies) --------------------------------------------------
+
+
+class PolicyFileInvalid(BadInput):
+    code = "POLICY_FILE_INVALID"
+
+
+class GithubSubjectInvalid(BadInput):
+    code = "GITHUB_SUBJECT_INVALID"

@@ -27,6 +27,9 @@ BucketOpt = Annotated[str | None, typer.Option(
 MachineOpt = Annotated[str | None, typer.Option(
     "--state-machine-arn", help="Render state machine (e.g. from a CDK stack).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+PresignOpt = Annotated[int, typer.Option(
+    "--presign-expiry", help="Seconds the MP4 and poster links stay valid (at most 7 days; "
+    "never longer than the credentials that sign them).")]
 
 
 def _facade(region: str | None) -> Any:
@@ -60,13 +63,16 @@ def deploy(
                             ] = "x86_64",
     image_uri: Annotated[str | None, typer.Option(
         "--image-uri", help="An already pushed image; skips building.")] = None,
+    only_if_outdated: Annotated[bool, typer.Option(
+        "--only-if-outdated", help="Do nothing when the stack already runs this hfaction "
+        "version with these settings.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Deploy or update the render stack (idempotent) with SAM.
 
     Example: hfaction lambda deploy --stack-name video --region eu-west-1 --concurrency 16
     """
-    from hfaction.aws.deploy import DeployOptions, execute_deploy, plan_deploy
+    from hfaction.aws.deploy import DeployOptions, current_stack, execute_deploy, plan_deploy
 
     facade = _facade(region)
     plan_ = plan_deploy(DeployOptions(stack_name=stack_name, region=region,
@@ -74,7 +80,13 @@ def deploy(
                                       architecture=architecture, image_uri=image_uri), facade)
     for note in plan_.notes:
         stderr.print(f"note: {note}")
-    stack = execute_deploy(plan_, facade, on_note=lambda note: stderr.print(f"note: {note}"))
+    stack = current_stack(plan_, facade) if only_if_outdated else None
+    if stack is not None:
+        stderr.print(f"stack {stack_name} is up to date (hfaction {stack.version}); not "
+                     "deploying")
+    else:
+        stack = execute_deploy(plan_, facade,
+                               on_note=lambda note: stderr.print(f"note: {note}"))
     if json_output:
         stdout.print_json(json.dumps(stack.to_dict()))
         return
@@ -156,6 +168,10 @@ def render(
     bucket: BucketOpt = None,
     state_machine_arn: MachineOpt = None,
     json_output: JsonOpt = False,
+    presign_expiry: PresignOpt = 3600,
+    strict_fonts: Annotated[bool, typer.Option(
+        "--strict-fonts", envvar="HFACTION_STRICT_FONTS",
+        help="Fail when a machine font (sans-serif, Arial, ...) is named first.")] = False,
 ) -> None:
     """Render a project on Lambda; prints the render id, or waits with --wait.
 
@@ -167,6 +183,7 @@ def render(
 
     if (project is None) == (site_id is None):
         raise InvalidOption("give either a project folder or --site-id")
+    renders.check_presign_expiry(presign_expiry)
     facade = _facade(region)
     stack = _stack(facade, stack_name, bucket, state_machine_arn)
     if project is not None:
@@ -174,7 +191,8 @@ def render(
     assert site_id is not None
     options = {"fps": fps, "quality": quality, "crf": crf, "chunk_size": chunk_size,
                "variables": _variables(var, None) or None,
-               "parallelism": int(stack.parameters.get("Concurrency", "8") or 8)}
+               "parallelism": int(stack.parameters.get("Concurrency", "8") or 8),
+               "strict_fonts": strict_fonts or None}
     render_id = renders.start_render(facade, stack, site_id,
                                      {k: v for k, v in options.items() if v is not None},
                                      output_key=output_key)
@@ -182,13 +200,21 @@ def render(
         stdout.print(render_id)
         return
     stderr.print(f"render {render_id} started")
-    done = renders.wait(facade, stack, render_id,
-                        on_progress=None if json_output else _print_progress)
+    # With --json, progress lines still go to stderr (CI logs) and the result, failed or
+    # not, to stdout, so a job summary can report a failure too.
+    done = renders.wait(facade, stack, render_id, on_progress=_print_progress,
+                        presign_expiry_s=presign_expiry, raise_on_failure=False)
+    for warning in done.warnings:
+        stderr.print(f"warning: {warning}", markup=False)
+    if json_output:
+        stdout.print_json(json.dumps(done.to_dict()))
+    renders.raise_if_failed(done)
     if output is not None and done.output_uri:
         key = done.output_uri.split("/", 3)[3]
         facade.download_file(stack.bucket, key, output)
     if json_output:
-        stdout.print_json(json.dumps(done.to_dict()))
+        if output is not None:
+            stderr.print(f"downloaded {output}")
         return
     stdout.print(f"done: {done.output_uri} ({done.frames_total} frames, "
                  f"{done.elapsed_s:.0f}s, ${done.cost.total:.4f}: Lambda "
@@ -206,6 +232,7 @@ def progress(
     bucket: BucketOpt = None,
     state_machine_arn: MachineOpt = None,
     json_output: JsonOpt = False,
+    presign_expiry: PresignOpt = 3600,
 ) -> None:
     """Show a render's status, chunks, frames, cost and output link.
 
@@ -215,7 +242,8 @@ def progress(
 
     facade = _facade(region)
     current = renders.progress(facade, _stack(facade, stack_name, bucket, state_machine_arn),
-                               render_id)
+                               render_id,
+                               presign_expiry_s=renders.check_presign_expiry(presign_expiry))
     if json_output:
         stdout.print_json(json.dumps(current.to_dict()))
         return
@@ -229,6 +257,28 @@ def progress(
         stdout.print(f"error: {where}{error.code}: {error.message}")
     if current.output_uri:
         stdout.print(f"output: {current.output_uri}\nlink: {current.output_url}")
+
+
+@lambda_app.command()
+def cleanup(
+    prefix: Annotated[str, typer.Option("--prefix", help="Folder of the render bucket to "
+                                        "empty, e.g. previews/pr-12/.")],
+    stack_name: StackOpt = "hfaction",
+    region: RegionOpt = None,
+    bucket: BucketOpt = None,
+    state_machine_arn: MachineOpt = None,
+) -> None:
+    """Delete the objects under a folder of the render bucket (e.g. a closed PR's previews).
+
+    Example: hfaction lambda cleanup --prefix previews/pr-12/
+    """
+    from hfaction.aws.s3uri import check_cleanup_prefix
+
+    checked = check_cleanup_prefix(prefix)
+    facade = _facade(region)
+    stack = _stack(facade, stack_name, bucket, state_machine_arn)
+    deleted = facade.delete_prefix(stack.bucket, checked)
+    stdout.print(f"deleted {deleted} objects under s3://{stack.bucket}/{checked}")
 
 
 @lambda_app.command()

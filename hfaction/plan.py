@@ -1,8 +1,9 @@
 """``plan``: freeze a project and decide everything about its render, as data.
 
-A plan directory holds ``plan.json``, ``project/`` (the frozen project) and
-``remote/`` (frozen remote assets). Its hash covers every setting and every
-file, so a chunk rendered anywhere can prove it rendered this plan.
+A plan directory holds ``plan.json``, ``project/`` (the frozen project),
+``remote/`` (frozen remote assets) and ``frozen/`` (the audio mix, video frames
+and fonts made at planning). Its hash covers every setting and every file, so a
+chunk rendered anywhere can prove it rendered this plan.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from hfaction.errors import (
     PlanHashMismatch,
     PlanInvalid,
 )
+from hfaction.fonts import freeze_fonts
 from hfaction.framemath import (
     auto_chunk_size,
     format_fps,
@@ -53,6 +55,7 @@ from hfaction.framemath import (
     parse_fps,
     split_chunks,
 )
+from hfaction.media import freeze_media, frozen_sha256, probe_media, video_stubs
 from hfaction.project import ProjectFile, check_project_dir, freeze_project, sha256_file
 
 PLAN_FILE = "plan.json"
@@ -79,6 +82,7 @@ class RenderOptions:
     asset_cache: Path | None = None
     ready_timeout: float = 30.0
     seed: int = 0
+    strict_fonts: bool = False  # a machine font named first is an error, not a warning
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,10 @@ class Plan:
             {"url": item["url"], "size": item["size"]} for item in self.data["remote_assets"]
         ]
         summary["files"] = len(self.data["files"])
+        summary["audio"] = self.data.get("audio")
+        summary["frozen"] = [{key: item[key] for key in ("kind", "name", "source", "path",
+                                                         "bytes")}
+                             for item in self.data.get("frozen") or []]
         return summary
 
 
@@ -277,6 +285,17 @@ def _build(
     files = freeze_project(project_dir, frozen, exclude=staging.parent)
     config = runtime_config(composition, fps, variables, options.seed)
     fetcher = RemoteFetcher(staging / REMOTE_DIR, cache_dir=options.asset_cache)
+    # Bad media fails here, before the browser starts; remote media is fetched once.
+    probed_media = probe_media(composition, frozen, fetcher)
+    composition.timed_media_ends.extend(
+        end for item in probed_media if item.element.duration is None
+        for end in [item.natural_end] if end is not None)
+    # Before the page loads: it gets the frozen faces and fallback fonts from the plan.
+    fonts = freeze_fonts(frozen, composition.files, staging, fetcher,
+                         asset_cache=options.asset_cache, strict=options.strict_fonts)
+    config["fontFaces"] = fonts.faces
+    # The planning page already finds every <video> (frames come once the length is known).
+    config["videos"] = video_stubs(probed_media)
     server = AssetServer(project_dir=frozen, remote_dir=staging / REMOTE_DIR, remote={},
                          fetch_remote=fetcher)
     with browser_session(session, browser) as active:
@@ -290,6 +309,8 @@ def _build(
     frames = frame_count(duration, fps)
     if frames <= 0:
         raise InvalidDuration(f"the composition lasts {float(duration):g}s, less than a frame")
+    media = freeze_media(probed_media, staging, ffmpeg=ffmpeg_binary(), fps=fps, frames=frames)
+    config["videos"] = media.videos
     chunk_size = options.chunk_size or auto_chunk_size(frames, options.parallelism)
     out_width, out_height = even_size(*size)
     data: dict[str, Any] = {
@@ -316,7 +337,9 @@ def _build(
         "remote_assets": [asset.to_dict() for asset in
                           sorted(fetcher.fetched.values(), key=lambda a: a.url)],
         "files": [item.to_dict() for item in files],
-        "audio": None,
+        "audio": media.audio,
+        "frozen": sorted(media.frozen + fonts.entries, key=lambda e: (e["kind"], e["path"])),
+        "fonts": fonts.plan_data(),
     }
     data["hash"] = compute_hash(data)
     return data
@@ -356,5 +379,15 @@ def _verify_files(plan_dir: Path, plan_: Plan) -> None:
             state = "is missing" if not path.is_file() else "differs from the plan"
             raise PlanHashMismatch(
                 f"{label} {state} in plan {plan_.hash[:12]} ({plan_dir})",
+                hint="the plan folder was changed after planning; plan the render again",
+            )
+    # Frozen media and fonts (files or folders, see hfaction.media.frozen_sha256).
+    for entry in plan_.data.get("frozen") or []:
+        path = plan_dir / str(entry["path"])
+        if not path.exists() or frozen_sha256(path) != entry["sha256"]:
+            state = "is missing" if not path.exists() else "differs from the plan"
+            raise PlanHashMismatch(
+                f"frozen {entry['kind']} {entry['path']} {state} in plan {plan_.hash[:12]} "
+                f"({plan_dir})",
                 hint="the plan folder was changed after planning; plan the render again",
             )

@@ -12,7 +12,7 @@ extras=""
 
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
-packages=(chromium-headless-shell ffmpeg fonts-dejavu-core ca-certificates)
+packages=(chromium-headless-shell ffmpeg fonts-dejavu-core fonts-liberation ca-certificates)
 command -v npm >/dev/null || packages+=(nodejs npm)
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 missing=()

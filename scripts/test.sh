@@ -5,6 +5,8 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 bash scripts/bootstrap.sh --test
+# aws-sam-cli (.venv-sam: sam deploy on moto, cfn-lint's schemas) and asl-validator.
+bash scripts/lint-aws.sh install
 .venv/bin/ruff check .
 .venv/bin/mypy
 HFACTION_REQUIRE_TOOLS=1 .venv/bin/python -m pytest "$@"

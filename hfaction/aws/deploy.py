@@ -94,7 +94,7 @@ _STACK_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,33}[a-z0-9])?$")
 
 def plan_deploy(options: DeployOptions, facade: AwsFacade) -> DeployPlan:
     """Check the options against the account's limits and decide the stack's parameters."""
-    if not _STACK_NAME.match(options.stack_name):
+    if not _STACK_NAME.fullmatch(options.stack_name):
         raise InvalidOption(f"--stack-name {options.stack_name!r} must be lowercase letters, "
                             "digits and '-' (at most 35), starting with a letter")
     if options.architecture not in ("x86_64", "arm64"):
@@ -196,6 +196,37 @@ def image_repository(image_uri: str) -> str:
     name_start = repository.rfind("/") + 1
     tag = repository.find(":", name_start)
     return repository[:tag] if tag >= 0 else repository
+
+
+_SETTLED = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE",
+            "IMPORT_COMPLETE")
+
+
+def current_stack(plan_: DeployPlan, facade: AwsFacade) -> StackInfo | None:
+    """The deployed stack when deploying ``plan_`` would change nothing, else None.
+
+    Up to date means: settled, deployed by this hfaction version, the same parameters, and
+    an image built from this recipe (its tag is the recipe digest) or the one asked for.
+    ``deploy: auto`` in the GitHub Action uses this to skip the image build and SAM.
+    """
+    from hfaction.aws.image import image_tag
+
+    try:
+        stack = facade.stack(plan_.stack_name)
+    except BadInput:
+        return None
+    if stack.status not in _SETTLED or stack.version != __version__:
+        return None
+    deployed = dict(stack.parameters)
+    wanted = dict(plan_.parameters)
+    image = deployed.pop("ImageUri", "")
+    asked = wanted.pop("ImageUri", None)
+    if any(deployed.get(key) != value for key, value in wanted.items()):
+        return None
+    if asked is not None:
+        return stack if image == asked else None
+    tag = image_tag(recipe_digest(), plan_.parameters["Architecture"])
+    return stack if image.endswith(f":{tag}") else None
 
 
 def execute_deploy(plan_: DeployPlan, facade: AwsFacade, *,

@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -70,6 +71,8 @@ class AwsClients:
     lambda_: Any
     cloudformation: Any
     ecr: Any = None
+    sts: Any = None  # only 'hfaction github oidc' needs it
+    session: Any = None
 
     @classmethod
     def create(cls, region: str | None = None) -> AwsClients:
@@ -83,6 +86,7 @@ class AwsClients:
             lambda_=session.client("lambda"),
             cloudformation=session.client("cloudformation"),
             ecr=session.client("ecr"),
+            session=session,
         )
 
 
@@ -149,10 +153,48 @@ class AwsFacade:
     def download_file(self, bucket: str, key: str, path: Path) -> None:
         self.clients.s3.download_file(bucket, key, str(path))
 
+    @_aws_call("S3 DeleteObjects")
+    def delete_prefix(self, bucket: str, prefix: str) -> int:
+        """Delete every object under ``prefix``; the number deleted."""
+        deleted = 0
+        keys = self.list_keys(bucket, prefix)
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
+            batch = keys[start:start + 1000]
+            response = self.clients.s3.delete_objects(
+                Bucket=bucket, Delete={"Objects": [{"Key": key} for key in batch],
+                                       "Quiet": True})
+            errors = response.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise AwsCallFailed(f"S3 DeleteObjects failed for {first.get('Key')!r}: "
+                                    f"{first.get('Code')}: {first.get('Message')}")
+            deleted += len(batch)
+        return deleted
+
     @_aws_call("S3 presign")
     def presign_get(self, bucket: str, key: str, expires_s: int) -> str:
         return str(self.clients.s3.generate_presigned_url(
             "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s))
+
+    def credentials_expiry(self) -> datetime | None:
+        """When the credentials signing our requests (and presigned URLs) stop working.
+
+        A presigned URL dies with the session that signed it, whatever its ExpiresIn says.
+        ``hfaction github oidc`` exports the STS session's expiry; boto3 knows it for
+        refreshable credentials (SSO, assumed roles); long-term keys never expire (None).
+        """
+        exported = os.environ.get("HFACTION_CREDENTIALS_EXPIRATION", "").strip()
+        if exported:
+            try:
+                parsed = datetime.fromisoformat(exported.replace("Z", "+00:00"))
+            except ValueError:
+                parsed = None
+            if parsed is not None:
+                return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        session = self.clients.session
+        credentials = session.get_credentials() if session is not None else None
+        expiry = getattr(credentials, "_expiry_time", None)
+        return expiry if isinstance(expiry, datetime) else None
 
     # --- CloudFormation --------------------------------------------------------------
     @_aws_call("CloudFormation DescribeStacks")
@@ -252,6 +294,15 @@ class AwsFacade:
         except ClientError:
             return None
         return f"{uri}:{tag}"
+
+    # --- STS ----------------------------------------------------------------------
+    @_aws_call("STS AssumeRoleWithWebIdentity")
+    def assume_role_with_web_identity(self, role_arn: str, token: str, session_name: str,
+                                      duration_s: int) -> dict[str, Any]:
+        """The unsigned exchange of an OIDC token for session credentials."""
+        return dict(self.clients.sts.assume_role_with_web_identity(
+            RoleArn=role_arn, WebIdentityToken=token, RoleSessionName=session_name,
+            DurationSeconds=duration_s))
 
     # --- Step Functions --------------------------------------------------------------
     @_aws_call("Step Functions StartExecution")

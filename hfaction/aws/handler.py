@@ -38,7 +38,7 @@ _FIRST_INVOCATION = True
 _OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
     "entry": str, "fps": str, "quality": str, "crf": int, "chunk_size": int,
     "parallelism": int, "width": int, "height": int, "variables": dict,
-    "ready_timeout": (int, float),
+    "ready_timeout": (int, float), "strict_fonts": bool,
 }
 _ERROR_TYPES: dict[str, type[Exception]] = {}
 
@@ -231,6 +231,7 @@ def _plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, floa
         "chunk_count": len(planned.chunks),
         "chunks": [{"index": i, "start": s, "end": e} for i, (s, e) in enumerate(planned.chunks)],
         "output_key": output_key,
+        "warnings": list((planned.data.get("fonts") or {}).get("warnings", [])),
     }
 
 
@@ -274,6 +275,8 @@ def _render_chunk(event: dict[str, Any], deps: Deps, work: Path, timings: dict[s
 def _assemble(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, float],
               render_id: str) -> dict[str, Any]:
     from hfaction.assemble import assemble
+    from hfaction.plan import load_plan
+    from hfaction.poster import make_poster
 
     plan_dir = _fetch_plan(event, deps, work, timings, render_id)
     chunks = event.get("chunks")
@@ -295,9 +298,16 @@ def _assemble(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, 
                                      s3uri.default_output_key(render_id)))
     with _Timer(timings, "assemble"):
         result = assemble(plan_dir, paths, work / "out.mp4")
+    with _Timer(timings, "poster"):
+        fps = load_plan(plan_dir, verify_files=False).fps
+        poster = make_poster(result.path, work / "poster.jpg", frames=result.frames, fps=fps)
+    poster_key = s3uri.poster_key(output_key)
     with _Timer(timings, "upload"):
         deps.s3.upload_file(str(result.path), deps.bucket, output_key,
                             ExtraArgs={"ContentType": "video/mp4"})
+        deps.s3.upload_file(str(poster), deps.bucket, poster_key,
+                            ExtraArgs={"ContentType": "image/jpeg"})
     return {"render_id": render_id, "output_key": output_key,
             "output_uri": f"s3://{deps.bucket}/{output_key}", "bytes": result.bytes,
-            "frames": result.frames, "duration": result.duration}
+            "frames": result.frames, "duration": result.duration, "fps": str(fps),
+            "poster_key": poster_key}

@@ -14,7 +14,7 @@ from typing import Any
 from hfaction.aws import s3uri
 from hfaction.aws.cost import Cost, render_cost, state_transitions
 from hfaction.aws.facade import AwsFacade, StackInfo, execution_arn
-from hfaction.errors import HfactionError, RenderFailed, error_from_dict
+from hfaction.errors import HfactionError, InvalidOption, RenderFailed, error_from_dict
 from hfaction.project import ProjectFile, check_project_dir, iter_project_files, sha256_file
 from hfaction.project import tree_hash as project_tree_hash
 
@@ -92,6 +92,12 @@ class Progress:
     output_url: str | None = None
     output_bytes: int | None = None
     errors: list[ChunkError] = field(default_factory=list)
+    duration_s: float | None = None
+    fps: str | None = None
+    poster_uri: str | None = None
+    poster_url: str | None = None
+    url_expires_at: datetime | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def done(self) -> bool:
@@ -106,6 +112,11 @@ class Progress:
             "elapsed_s": round(self.elapsed_s, 1), "cost": self.cost.to_dict(),
             "output_uri": self.output_uri, "output_url": self.output_url,
             "output_bytes": self.output_bytes,
+            "duration_s": self.duration_s, "fps": self.fps,
+            "poster_uri": self.poster_uri, "poster_url": self.poster_url,
+            "url_expires_at": (self.url_expires_at.isoformat().replace("+00:00", "Z")
+                               if self.url_expires_at else None),
+            "warnings": self.warnings,
             "errors": [{"chunk": e.index, "code": e.code, "message": e.message}
                        for e in self.errors],
         }
@@ -150,6 +161,28 @@ def _decode_cause(code: str, cause: str) -> ChunkError:
     except (json.JSONDecodeError, TypeError):
         pass
     return ChunkError(index=index, code=code, message=message)
+
+
+# SigV4 presigned URLs live at most seven days.
+MAX_PRESIGN_EXPIRY_S = 7 * 24 * 3600
+
+
+def check_presign_expiry(seconds: int) -> int:
+    if not 1 <= seconds <= MAX_PRESIGN_EXPIRY_S:
+        raise InvalidOption(f"--presign-expiry {seconds} is out of range",
+                            hint=f"give 1 to {MAX_PRESIGN_EXPIRY_S} seconds (7 days, the "
+                                 "SigV4 limit)")
+    return seconds
+
+
+def link_expiry(now: datetime, presign_expiry_s: int,
+                credentials_expire_at: datetime | None) -> datetime:
+    """When a URL presigned now really stops working: its ExpiresIn, or earlier when the
+    credentials that signed it expire first (STS sessions: typically one hour)."""
+    asked = datetime.fromtimestamp(now.timestamp() + presign_expiry_s, UTC)
+    if credentials_expire_at is None:
+        return asked
+    return min(asked, credentials_expire_at.astimezone(UTC))
 
 
 def progress(facade: AwsFacade, stack: StackInfo, render_id: str, *,
@@ -213,16 +246,32 @@ def progress(facade: AwsFacade, stack: StackInfo, render_id: str, *,
         result.output_uri = f"s3://{stack.bucket}/{key}"
         result.output_url = facade.presign_get(stack.bucket, key, presign_expiry_s)
         result.output_bytes = int(output.get("bytes") or 0)
+        result.url_expires_at = link_expiry(datetime.now(UTC), presign_expiry_s,
+                                            facade.credentials_expiry())
+        poster_key = output.get("poster_key")
+        if isinstance(poster_key, str) and poster_key:
+            poster_key = s3uri.check_key(poster_key)
+            result.poster_uri = f"s3://{stack.bucket}/{poster_key}"
+            result.poster_url = facade.presign_get(stack.bucket, poster_key, presign_expiry_s)
+    if output:
+        result.duration_s = float(output.get("duration") or 0) or None
+        result.fps = str(output.get("fps")) if output.get("fps") else None
+    result.warnings = [str(w) for w in plan_output.get("warnings") or []]
+    if result.fps is None and plan_output.get("fps"):
+        result.fps = str(plan_output["fps"])
+    if result.duration_s is None and plan_output.get("duration"):
+        result.duration_s = float(plan_output["duration"])
     return result
 
 
 def wait(facade: AwsFacade, stack: StackInfo, render_id: str, *,
          on_progress: Callable[[Progress], None] | None = None, poll_s: float = 2.0,
-         timeout_s: float = 3600.0, sleep: Callable[[float], None] = time.sleep) -> Progress:
-    """Poll until the render ends; raise its typed error when it failed."""
+         timeout_s: float = 3600.0, sleep: Callable[[float], None] = time.sleep,
+         presign_expiry_s: int = 3600, raise_on_failure: bool = True) -> Progress:
+    """Poll until the render ends; raise its typed error when it failed (by default)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        current = progress(facade, stack, render_id)
+        current = progress(facade, stack, render_id, presign_expiry_s=presign_expiry_s)
         if on_progress is not None:
             on_progress(current)
         if current.done:
@@ -231,12 +280,18 @@ def wait(facade: AwsFacade, stack: StackInfo, render_id: str, *,
             raise RenderFailed(f"render {render_id} still running after {timeout_s:.0f}s",
                                hint=f"check it with 'hfaction lambda progress {render_id}'")
         sleep(poll_s)
+    if raise_on_failure:
+        raise_if_failed(current)
+    return current
+
+
+def raise_if_failed(current: Progress) -> None:
+    """Raise the render's own typed error (its code, chunk and message) unless it succeeded."""
     if current.status != "SUCCEEDED":
         first = current.errors[0] if current.errors else ChunkError(None, current.status, "")
         where = f" (chunk {first.index})" if first.index is not None else ""
-        raise _typed(first.code, f"render {render_id} {current.status.lower()}{where}: "
-                                 f"{first.message}")
-    return current
+        raise _typed(first.code, f"render {current.render_id} {current.status.lower()}"
+                                 f"{where}: {first.message}")
 
 
 def _typed(code: str, message: str) -> HfactionError:

@@ -30,7 +30,7 @@ class S3Location:
 
 def parse_s3_uri(uri: str) -> S3Location:
     match = re.fullmatch(r"s3://([^/]+)/(.+)", uri.strip())
-    if not match or not _BUCKET.match(match.group(1)):
+    if not match or not _BUCKET.fullmatch(match.group(1)):
         raise S3UriNotAllowed(f"{uri!r} is not an s3://BUCKET/KEY URI")
     return S3Location(match.group(1), check_key(match.group(2)))
 
@@ -45,7 +45,7 @@ def check_key(key: str) -> str:
 
 
 def check_id(value: str, what: str) -> str:
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise S3UriNotAllowed(f"{what} {value!r} is not a valid id",
                               hint="use letters, digits, '-' and '_' (at most 128)")
     return value
@@ -77,6 +77,26 @@ def invocation_key(render_id: str, name: str) -> str:
 
 def default_output_key(render_id: str) -> str:
     return f"{RENDERS_PREFIX}{check_id(render_id, 'render id')}/out.mp4"
+
+
+def check_cleanup_prefix(prefix: str) -> str:
+    """A prefix whose objects may be deleted together: a folder below the top level.
+
+    Refuses the bucket's root and its top-level folders (all sites, all renders), so a
+    mistyped or hostile value cannot wipe the bucket.
+    """
+    cleaned = check_key(prefix.rstrip("/")) + "/"
+    if cleaned.count("/") < 2:
+        raise S3UriNotAllowed(
+            f"prefix {prefix!r} is too broad to delete",
+            hint="give a folder at least two levels deep, e.g. previews/pr-12/")
+    return cleaned
+
+
+def poster_key(output_key: str) -> str:
+    """The poster frame's key, beside the MP4: ``renders/ID/out.mp4`` -> ``.../out.poster.jpg``."""
+    stem = output_key[:-4] if output_key.lower().endswith(".mp4") else output_key
+    return check_key(f"{stem}.poster.jpg")
 
 
 def site_prefix(site_id: str) -> str:

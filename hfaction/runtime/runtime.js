@@ -350,7 +350,77 @@
     seekAnimations(t);
     applyVisibility(t);
     runAnimationFrames();
+    if (videos.length) return showVideoFrames(frame).then(() => frame);
     return frame;
+  }
+
+  // ---- media -----------------------------------------------------------------
+  // The renderer owns media time: <audio> and <video> never load or play here (the mix
+  // was made at planning), and a <video> shows, as its poster, the source frame that
+  // planning extracted for the current frame. The element keeps its box, its CSS and
+  // object-fit; no browser playback clock is involved.
+  const realFetch = window.fetch.bind(window);
+  function quietMedia(el) {
+    if (!el || (el.tagName !== "VIDEO" && el.tagName !== "AUDIO")) return;
+    if (el.hasAttribute("src")) el.removeAttribute("src");
+    for (const source of el.querySelectorAll("source")) source.remove();
+    if (el.hasAttribute("autoplay")) el.removeAttribute("autoplay");
+    if (el.getAttribute("preload") !== "none") el.setAttribute("preload", "none");
+  }
+  new MutationObserver((records) => {
+    for (const record of records) {
+      if (record.type === "attributes") quietMedia(record.target);
+      for (const node of record.addedNodes || []) {
+        if (node.nodeType !== 1) continue;
+        quietMedia(node);
+        for (const el of node.querySelectorAll("video, audio")) quietMedia(el);
+      }
+    }
+  }).observe(document, { childList: true, subtree: true, attributes: true,
+                         attributeFilter: ["src"] });
+
+  const videos = []; // {el, entry, shown}
+  function bindVideos() {
+    for (const el of document.querySelectorAll("video, audio")) quietMedia(el);
+    for (const entry of config.videos || []) {
+      const candidates = [...document.querySelectorAll("video")]
+        .filter((el) => compositionOf(el) === entry.composition);
+      let el = entry.id ? candidates.find((candidate) => candidate.id === entry.id) : null;
+      if (!el) el = candidates[entry.ordinal];
+      if (!el) throw new Error("the <video> at " + entry.where + " is not in the page");
+      videos.push({ el, entry, shown: -1 });
+    }
+  }
+  function dataUrl(blob) {
+    return new Promise((resolve, reject) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(reader.result);
+      reader.onerror = () => reject(reader.error);
+      reader.readAsDataURL(blob);
+    });
+  }
+  async function loadFrame(dir, index) {
+    const url = "/__hf_frozen/" + dir + String(index).padStart(6, "0") + ".jpg";
+    const response = await realFetch(url);
+    if (!response.ok) throw new Error("video frame " + url + " is missing from the plan");
+    // A data: URL poster is drawn on the very next frame, once decoded here.
+    const src = await dataUrl(await response.blob());
+    const image = new Image();
+    image.src = src;
+    await image.decode();
+    return src;
+  }
+  async function showVideoFrames(frame) {
+    const updates = [];
+    for (const video of videos) {
+      const { entry } = video;
+      if (frame < entry.first || !entry.frames.length) continue;
+      const index = entry.frames[Math.min(frame - entry.first, entry.frames.length - 1)];
+      if (index === video.shown) continue;
+      video.shown = index;
+      updates.push(loadFrame(entry.dir, index).then((src) => [video.el, src]));
+    }
+    for (const [el, src] of await Promise.all(updates)) el.setAttribute("poster", src);
   }
 
   // ---- readiness -------------------------------------------------------------
@@ -388,10 +458,11 @@
       if (broken.length) return JSON.stringify({ ok: false, error: "image " + broken[0] +
                                                  " could not be loaded or decoded" });
       collectTimed();
+      bindVideos();
       const root = window.__timelines[config.rootId];
       let duration = null;
       if (root && typeof root.duration === "function") duration = Number(root.duration());
-      seek(0);
+      await seek(0);
       waitingFor = "done";
       return JSON.stringify({ ok: true, timelineDuration: duration,
                               timelines: Object.keys(window.__timelines).sort() });

@@ -159,3 +159,58 @@ def test_a_new_recipe_is_built_and_pushed_with_the_password_on_stdin(tmp_path: P
     assert commands[3][:2] == ["podman", "login"] and "s3cr3t-token" not in commands[3]
     assert calls[3][1]["input_bytes"] == b"s3cr3t-token"
     assert commands[4] == ["podman", "push", uri]
+
+
+def _deployed(plan_: DeployPlan, **changes: Any) -> StackInfo:
+    from hfaction.aws.deploy import recipe_digest
+    from hfaction.aws.image import image_tag
+
+    parameters = dict(plan_.parameters)
+    parameters["ImageUri"] = ("123456789012.dkr.ecr.us-east-1.amazonaws.com/video-render:"
+                              + image_tag(recipe_digest(), "x86_64"))
+    fields: dict[str, Any] = {"name": "video", "bucket": "b", "state_machine_arn": "arn:sm",
+                              "function_arn": "arn:fn", "version": __version__,
+                              "status": "UPDATE_COMPLETE", "parameters": parameters}
+    parameters.update(changes.pop("parameters", {}))
+    fields.update(changes)
+    return StackInfo(**fields)
+
+
+def test_only_if_outdated_skips_a_stack_deployed_by_this_version_and_recipe() -> None:
+    from hfaction.aws.deploy import current_stack
+
+    plan_ = plan_for(FakeFacade(1000, 900), stack_name="video")
+    stack = _deployed(plan_)
+    assert current_stack(plan_, FakeFacade(1000, 900, stack)) == stack
+
+
+@pytest.mark.parametrize("changes", [
+    {"version": "0.0.1"},
+    {"status": "UPDATE_ROLLBACK_FAILED"},
+    {"parameters": {"Concurrency": "3"}},
+    {"parameters": {"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/video-render:"
+                                "old-x86_64"}},
+])
+def test_only_if_outdated_deploys_when_anything_differs(changes: dict[str, Any]) -> None:
+    from hfaction.aws.deploy import current_stack
+
+    plan_ = plan_for(FakeFacade(1000, 900), stack_name="video")
+    assert current_stack(plan_, FakeFacade(1000, 900, _deployed(plan_, **changes))) is None
+
+
+def test_only_if_outdated_deploys_a_missing_stack() -> None:
+    from hfaction.aws.deploy import current_stack
+
+    plan_ = plan_for(FakeFacade(1000, 900), stack_name="video")
+    assert current_stack(plan_, FakeFacade(1000, 900)) is None
+
+
+def test_only_if_outdated_with_an_explicit_image_compares_that_image() -> None:
+    from hfaction.aws.deploy import current_stack
+
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/video-render:mine"
+    plan_ = plan_for(FakeFacade(1000, 900), stack_name="video", image_uri=image)
+    same = _deployed(plan_, parameters={"ImageUri": image})
+    assert current_stack(plan_, FakeFacade(1000, 900, same)) is not None
+    other = _deployed(plan_, parameters={"ImageUri": image + "2"})
+    assert current_stack(plan_, FakeFacade(1000, 900, other)) is None

@@ -25,7 +25,7 @@ from hfaction.local import render_local
 from hfaction.plan import RenderOptions
 from tests.conftest import FIXTURES
 from tests.integration.aws.sfn_harness import SfnHarness, throttled
-from tests.integration.conftest import psnr_per_frame
+from tests.integration.conftest import decode_gray, psnr_per_frame
 
 CONCURRENCY = 2
 CHUNK = 20  # 60 frames -> 3 chunks, more than CONCURRENCY
@@ -102,6 +102,19 @@ def test_a_render_through_the_state_machine_matches_a_local_render(
     render_local(FIXTURES / "motion", local, RenderOptions(chunk_size=CHUNK), workers=1)
     psnr = psnr_per_frame(local, remote)
     assert len(psnr) == 60 and min(psnr) >= 50.0
+    # The poster is the middle frame of that video, beside it, and the result says how
+    # long the video lasts and how long its links live.
+    assert done.poster_uri == f"s3://{stack.bucket}/renders/{render_id}/out.poster.jpg"
+    assert done.poster_url and done.poster_url.startswith("https://")
+    assert (done.duration_s, done.fps) == (2.0, "30")
+    assert done.url_expires_at is not None
+    poster = tmp_path / "poster.jpg"
+    facade.download_file(stack.bucket, f"renders/{render_id}/out.poster.jpg", poster)
+    middle = decode_gray(remote)[30].astype(float)
+    picture = decode_gray(poster).astype(float)[0]
+    assert picture.shape == middle.shape
+    assert abs(picture - middle).mean() < 3.0
+    assert abs(picture - decode_gray(remote)[0].astype(float)).mean() > 3.0
 
     # The cost, worked out by hand from what was recorded: 10 GB functions at the
     # x86_64 price per GB-second, $0.20 per million requests, 9.5 GB of extra ephemeral

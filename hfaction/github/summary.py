@@ -1,0 +1,373 @@
+"""The job summary, outputs and annotations of a render, from its result JSON.
+
+The result file (``hfaction lambda render --wait --json``) is treated as hostile: every
+textual value is escaped for Markdown and HTML, numbers must be numbers, and links and
+images only accept https URLs (http only to loopback, for tests), re-encoded so they cannot
+close the Markdown link they sit in.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import urllib.parse
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hfaction.aws.cost import NOT_INCLUDED
+from hfaction.errors import InvalidResultFile
+from hfaction.github import workflow
+
+MAX_ERRORS_SHOWN = 10
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+# Characters kept as they are in a link destination; everything else is percent-encoded
+# (no space, quote, backslash, parenthesis or angle bracket can end the destination).
+_URL_SAFE = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&*+,;=%]")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\](){}#+\-!|~])")
+
+
+# --- escaping ---------------------------------------------------------------------------
+
+
+def one_line(value: Any, limit: int = 200) -> str:
+    """Untrusted text for a log line: printable, one line (so it cannot start a workflow
+    command of its own)."""
+    text = "".join(ch for ch in " ".join(str(value).split()) if ch.isprintable())
+    return text[:limit]
+
+
+def md(value: Any, limit: int = 300) -> str:
+    """Untrusted text as inert Markdown on one line: no HTML, no links, no mentions."""
+    text = " ".join(str(value).split())
+    text = "".join(ch for ch in text if ch.isprintable())
+    if len(text) > limit:
+        text = text[:limit - 1] + "…"
+    text = (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&#39;"))
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    # A word joiner breaks what GitHub would turn into links or notifications on its own:
+    # @mentions and bare URLs (escaping does not stop autolinking, which runs on the text).
+    return (text.replace("@", "@\u2060").replace("://", ":\u2060//")
+            .replace("www.", "www\u2060."))
+
+
+def code(value: Any, limit: int = 300, *, in_table: bool = True) -> str:
+    """Untrusted text as an inline code span: shown verbatim (copyable, no word joiners),
+    never parsed as Markdown, HTML, a link or a mention."""
+    text = one_line(value, limit)
+    if in_table:
+        text = text.replace("|", "\\|")  # GFM splits cells on '|' even inside code
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) or not text else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def safe_url(value: Any) -> str | None:
+    """``value`` if it is an https URL (or http on loopback), encoded for a Markdown link
+    destination; None otherwise (javascript:, data:, relative, malformed...)."""
+    if not isinstance(value, str) or not value or len(value) > 8192:
+        return None
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        return None
+    try:
+        parts = urllib.parse.urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if not host or not (scheme == "https" or (scheme == "http" and host in _LOOPBACK)):
+        return None
+    encoded = "".join(ch if _URL_SAFE.fullmatch(ch) else urllib.parse.quote(ch, safe="")
+                      for ch in value)
+    return encoded.replace("&", "&amp;")
+
+
+def plain_url(value: Any) -> str:
+    """The URL for outputs: the accepted URL itself, or empty."""
+    encoded = safe_url(value)
+    return encoded.replace("&amp;", "&") if encoded else ""
+
+
+# --- the result file ----------------------------------------------------------------------
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _count(value: Any) -> int | None:
+    number = _number(value)
+    return int(number) if number is not None and number >= 0 and number == int(number) \
+        else None
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class RenderError:
+    code: str
+    chunk: int | None
+    message: str
+
+
+@dataclass
+class RenderReport:
+    """What the summary and the comment show of a render; nothing here is trusted yet
+    except numbers and the accepted URLs (``video_url`` and ``poster_url``)."""
+
+    render_id: str
+    status: str
+    duration_s: float | None = None
+    fps: str | None = None
+    frames: int | None = None
+    chunks: int | None = None
+    elapsed_s: float | None = None
+    output_bytes: int | None = None
+    output_uri: str | None = None
+    video_url: str | None = None
+    poster_url: str | None = None
+    url_expires_at: datetime | None = None
+    lambda_usd: float | None = None
+    step_functions_usd: float | None = None
+    total_usd: float | None = None
+    invocations: int | None = None
+    billed_ms: int | None = None
+    transitions: int | None = None
+    errors: list[RenderError] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCEEDED"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RenderReport:
+        frames, chunks, cost = (_mapping(data.get(name)) for name in ("frames", "chunks",
+                                                                        "cost"))
+        errors = []
+        for item in data.get("errors") or []:
+            if isinstance(item, dict):
+                errors.append(RenderError(code=_text(item.get("code")) or "RENDER_FAILED",
+                                          chunk=_count(item.get("chunk")),
+                                          message=str(item.get("message") or "")))
+        fps = data.get("fps")
+        return cls(
+            render_id=_text(data.get("render_id")) or "unknown",
+            status=_text(data.get("status")) or "UNKNOWN",
+            duration_s=_number(data.get("duration_s")),
+            fps=str(fps) if isinstance(fps, str | int | float) and not isinstance(fps, bool)
+            else None,
+            frames=_count(frames.get("total")),
+            chunks=_count(chunks.get("total")),
+            elapsed_s=_number(data.get("elapsed_s")),
+            output_bytes=_count(data.get("output_bytes")),
+            output_uri=_text(data.get("output_uri")),
+            video_url=safe_url(data.get("output_url")),
+            poster_url=safe_url(data.get("poster_url")),
+            url_expires_at=parse_time(data.get("url_expires_at")),
+            lambda_usd=_number(cost.get("lambda_usd")),
+            step_functions_usd=_number(cost.get("step_functions_usd")),
+            total_usd=_number(cost.get("total_usd")),
+            invocations=_count(cost.get("invocations")),
+            billed_ms=_count(cost.get("billed_ms")),
+            transitions=_count(cost.get("state_transitions")),
+            errors=errors,
+        )
+
+    def outputs(self, raw: dict[str, Any]) -> dict[str, str]:
+        """The step's outputs (values still untrusted: written with safe delimiters)."""
+        return {
+            "render-id": self.render_id if self.render_id != "unknown" else "",
+            "video-url": plain_url(raw.get("output_url")),
+            "s3-uri": self.output_uri or "",
+            "cost-usd": f"{self.total_usd:.6f}" if self.total_usd is not None else "",
+            "frames": str(self.frames) if self.frames is not None else "",
+            "duration-seconds": _decimal(self.duration_s),
+            "poster-url": plain_url(raw.get("poster_url")),
+        }
+
+
+def load_result(path: Path) -> tuple[RenderReport, dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidResultFile(f"result file {path} does not exist",
+                                hint="write it with 'hfaction lambda render --wait --json > "
+                                     "FILE'") from None
+    except (OSError, UnicodeDecodeError) as failure:
+        raise InvalidResultFile(f"result file {path} is unreadable: {failure}") from None
+    if not text.strip():
+        raise InvalidResultFile(f"result file {path} is empty",
+                                hint="the render step wrote nothing; see its log") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as failure:
+        raise InvalidResultFile(f"result file {path} is not JSON ({failure.msg} at line "
+                                f"{failure.lineno})") from None
+    if not isinstance(data, dict):
+        raise InvalidResultFile(f"result file {path} must hold a JSON object")
+    return RenderReport.from_dict(data), data
+
+
+# --- formatting ---------------------------------------------------------------------------
+
+
+def _decimal(value: float | None, places: int = 3) -> str:
+    if value is None:
+        return ""
+    text = f"{value:.{places}f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _or_na(text: str) -> str:
+    return text if text else "n/a"
+
+
+def _usd(value: float | None) -> str:
+    return f"${value:.6f}" if value is not None else "n/a"
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _in(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def expiry_note(report: RenderReport, *, now: datetime, presign_expiry_s: int | None = None,
+                credentials_expire: datetime | None = None) -> str:
+    """When the link stops working. A presigned URL dies with the credentials that signed it,
+    so the result's ``url_expires_at`` (already the earlier of both) is the real answer."""
+    bounded = ("a presigned link stops working when the session credentials that signed it "
+               "expire, whatever expiry was requested")
+    if report.url_expires_at is not None:
+        left = (report.url_expires_at - now).total_seconds()
+        if left <= 0:
+            return f"The link expired at {_utc(report.url_expires_at)} ({bounded})."
+        return (f"The link expires at {_utc(report.url_expires_at)} (in about {_in(left)}; "
+                f"{bounded}).")
+    parts = []
+    if presign_expiry_s:
+        parts.append(f"at most {presign_expiry_s} s after it was signed")
+    if credentials_expire is not None:
+        parts.append(f"no later than {_utc(credentials_expire)}, when the credentials that "
+                     "signed it expire")
+    if not parts:
+        return f"The link's expiry is not known ({bounded})."
+    return f"The link works {' and '.join(parts)}."
+
+
+def _video_table(report: RenderReport, project: str | None) -> list[str]:
+    size = f"{report.output_bytes / 1e6:.1f} MB" if report.output_bytes is not None else ""
+    rows = [
+        ("Duration", f"{_decimal(report.duration_s)} s" if report.duration_s is not None
+         else ""),
+        ("Size", size),
+        ("Frames", str(report.frames) if report.frames is not None else ""),
+        ("Frame rate", f"{md(report.fps, 20)} fps" if report.fps else ""),
+        ("Chunks", str(report.chunks) if report.chunks is not None else ""),
+        ("Wall time", f"{_decimal(report.elapsed_s, 1)} s" if report.elapsed_s is not None
+         else ""),
+    ]
+    if report.output_uri:
+        rows.append(("S3", code(report.output_uri, 500)))
+    if project:
+        rows.append(("Project", code(project, 200)))
+    return ["| Video | |", "| --- | --- |",
+            *(f"| {name} | {_or_na(value)} |" for name, value in rows)]
+
+
+def cost_table(report: RenderReport) -> list[str]:
+    lambda_detail = []
+    if report.invocations is not None:
+        lambda_detail.append(f"{report.invocations} invocations")
+    if report.billed_ms is not None:
+        lambda_detail.append(f"{report.billed_ms:,} billed ms")
+    sfn_detail = (f" ({report.transitions} state transitions)"
+                  if report.transitions is not None else "")
+    return [
+        "| Cost | USD |", "| --- | ---: |",
+        f"| AWS Lambda{' (' + ', '.join(lambda_detail) + ')' if lambda_detail else ''} | "
+        f"{_usd(report.lambda_usd)} |",
+        f"| Step Functions{sfn_detail} | {_usd(report.step_functions_usd)} |",
+        f"| **Total** | **{_usd(report.total_usd)}** |",
+        "",
+        f"Not included: {NOT_INCLUDED}.",
+    ]
+
+
+def errors_table(report: RenderReport) -> list[str]:
+    errors = report.errors or [RenderError(report.status, None, "no error details")]
+    lines = ["| Error | Chunk | Message |", "| --- | --- | --- |"]
+    for item in errors[:MAX_ERRORS_SHOWN]:
+        chunk = str(item.chunk) if item.chunk is not None else "-"
+        lines.append(f"| {code(item.code, 80)} | {chunk} | {md(item.message, 500)} |")
+    if len(errors) > MAX_ERRORS_SHOWN:
+        lines.append(f"| ... | | {len(errors) - MAX_ERRORS_SHOWN} more |")
+    return lines
+
+
+def summary_markdown(report: RenderReport, *, now: datetime, project: str | None = None,
+                     presign_expiry_s: int | None = None,
+                     credentials_expire: datetime | None = None) -> str:
+    lines: list[str] = []
+    if report.succeeded:
+        lines.append(f"## 🎬 Render {code(report.render_id, 100)} succeeded")
+        lines.append("")
+        if report.video_url:
+            size = (f" ({report.output_bytes / 1e6:.1f} MB)"
+                    if report.output_bytes is not None else "")
+            lines.append(f"**[Download the MP4]({report.video_url})**{size}. "
+                         + expiry_note(report, now=now, presign_expiry_s=presign_expiry_s,
+                                       credentials_expire=credentials_expire))
+        else:
+            lines.append("No download link: the result has no https link to the MP4.")
+        if report.poster_url:
+            lines += ["", f"![Poster frame of render {md(report.render_id, 100)}]"
+                          f"({report.poster_url})"]
+    else:
+        lines.append(f"## ❌ Render {code(report.render_id, 100)} "
+                     f"{md(report.status.lower(), 20)}")
+        lines += ["", *errors_table(report)]
+    lines += ["", *_video_table(report, project), "", *cost_table(report), ""]
+    return "\n".join(lines) + "\n"
+
+
+def error_annotations(report: RenderReport, *, project_dir: str | None,
+                workspace: str | None = None) -> list[str]:
+    """``::error`` lines for a failed render, pointing at project files where named."""
+    if report.succeeded:
+        return []
+    errors = report.errors or [RenderError(report.status, None, f"render {report.render_id} "
+                                                               f"ended {report.status}")]
+    lines = []
+    for item in errors[:MAX_ERRORS_SHOWN]:
+        title = item.code + (f" (chunk {item.chunk})" if item.chunk is not None else "")
+        lines.append(workflow.error_annotation(title, item.message or item.code,
+                                               project_dir=project_dir, workspace=workspace))
+    return lines

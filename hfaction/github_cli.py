@@ -1,0 +1,163 @@
+"""``hfaction github ...``: the pieces the GitHub Action is made of, each a plain command."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+github_app = typer.Typer(help="GitHub Actions steps: OIDC credentials, job summary, PR "
+                         "comment.\n\nExample: hfaction github oidc --role-to-assume "
+                         "arn:aws:iam::123456789012:role/hfaction-render",
+                         no_args_is_help=True)
+
+ResultArg = Annotated[Path, typer.Argument(
+    help="Result JSON written by 'hfaction lambda render --wait --json'.", show_default=False)]
+PresignOpt = Annotated[int | None, typer.Option(
+    "--presign-expiry", help="Seconds the link was presigned for (shown when the result has "
+                             "no url_expires_at).")]
+
+
+def _credentials_expiry() -> datetime | None:
+    from hfaction.github.summary import parse_time
+
+    return parse_time(os.environ.get("HFACTION_CREDENTIALS_EXPIRATION"))
+
+
+@github_app.command()
+def oidc(
+    role_to_assume: Annotated[str, typer.Option(
+        "--role-to-assume", help="ARN of the IAM role whose trust policy admits this "
+                                 "repository.", show_default=False)],
+    region: Annotated[str | None, typer.Option("--region", envvar="AWS_REGION",
+                                               help="AWS region.")] = None,
+    audience: Annotated[str, typer.Option("--audience", help="Audience of the OIDC token.")
+                        ] = "sts.amazonaws.com",
+    session_name: Annotated[str | None, typer.Option(
+        "--session-name", help="Role session name. Default: hfaction-<run id>.")] = None,
+    duration_seconds: Annotated[int, typer.Option(
+        "--duration-seconds", help="Session length, 900 to 43200 (the role's maximum "
+                                   "applies).")] = 3600,
+) -> None:
+    """Assume an AWS role with the job's OIDC token; export the credentials to later steps.
+
+    Every secret is masked (::add-mask::) before anything else is printed; the credentials
+    go to $GITHUB_ENV only. The job needs 'permissions: id-token: write'.
+
+    Example: hfaction github oidc --role-to-assume arn:aws:iam::123456789012:role/hfaction
+    --region eu-west-1
+    """
+    from hfaction.errors import InvalidOption
+    from hfaction.github import oidc as oidc_
+    from hfaction.github import workflow
+    from hfaction.github.summary import one_line
+
+    env = dict(os.environ)
+    role = oidc_.check_role_arn(role_to_assume)
+    # An empty --region (an unset action input) falls back to the environment's.
+    region_ = oidc_.check_region(region or env.get("AWS_REGION"))
+    name = oidc_.check_session_name(session_name or oidc_.default_session_name(env))
+    duration = oidc_.check_duration(duration_seconds)
+    oidc_.token_source(env)
+    env_file = workflow.file_from_env("GITHUB_ENV", env)
+    if env_file is None:
+        raise InvalidOption("GITHUB_ENV is not set: nowhere to put the credentials",
+                            hint="run this in a GitHub Actions step")
+    token = oidc_.fetch_token(env, audience)
+    workflow.mask(token)
+    credentials = oidc_.assume_role(oidc_.sts_facade(region_), role, token,
+                                    session_name=name, duration_s=duration, region=region_,
+                                    env=env, on_secret=workflow.mask)
+    workflow.append_file_command(env_file, credentials.environment(), "environment variable")
+    workflow.emit(f"assumed {one_line(credentials.assumed_role_arn)} until "
+                  f"{oidc_.iso_utc(credentials.expiration)}")
+
+
+@github_app.command()
+def report(
+    result: ResultArg,
+    project: Annotated[str | None, typer.Option(
+        "--project", envvar="HFACTION_PROJECT_DIR",
+        help="Project folder (relative to the checkout) for annotations.")] = None,
+    presign_expiry: PresignOpt = None,
+) -> None:
+    """Write a render's job summary, step outputs and error annotations.
+
+    Appends Markdown to $GITHUB_STEP_SUMMARY (printed when unset) and writes render-id,
+    video-url, s3-uri, cost-usd, frames, duration-seconds and poster-url to $GITHUB_OUTPUT.
+    Exits 0 once reported, also for a failed render (the render step carries the failure).
+
+    Example: hfaction github report result.json --project examples/gsap-intro
+    """
+    from hfaction.github import summary, workflow
+
+    parsed, raw = summary.load_result(result)
+    text = summary.summary_markdown(parsed, now=datetime.now(UTC), project=project,
+                                    presign_expiry_s=presign_expiry,
+                                    credentials_expire=_credentials_expiry())
+    summary_file = workflow.file_from_env("GITHUB_STEP_SUMMARY")
+    if summary_file is not None:
+        with summary_file.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        sys.stdout.write(text)
+    output_file = workflow.file_from_env("GITHUB_OUTPUT")
+    if output_file is not None:
+        workflow.append_file_command(output_file, parsed.outputs(raw))
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        for line in summary.error_annotations(parsed, project_dir=project,
+                                        workspace=os.environ.get("GITHUB_WORKSPACE")):
+            workflow.emit(line)
+    state = "succeeded" if parsed.succeeded else parsed.status.lower()
+    sys.stderr.write(f"reported render {summary.one_line(parsed.render_id)} "
+                     f"({summary.one_line(state)})\n")
+
+
+@github_app.command()
+def comment(
+    result: ResultArg,
+    repository: Annotated[str, typer.Option("--repository", help="OWNER/REPO.",
+                                            show_default=False)],
+    pull_request: Annotated[int, typer.Option("--pull-request", help="Pull request number.",
+                                              show_default=False)],
+    token: Annotated[str | None, typer.Option(
+        "--token", envvar="GITHUB_TOKEN", show_envvar=True, show_default=False,
+        help="Token with pull-requests: write (prefer the environment variable).")] = None,
+    api_url: Annotated[str, typer.Option("--api-url", envvar="GITHUB_API_URL",
+                                         help="GitHub REST API URL.")
+                       ] = "https://api.github.com",
+    title: Annotated[str | None, typer.Option(
+        "--title", help="Heading text, e.g. the pull request's title (escaped).")] = None,
+    key: Annotated[str, typer.Option(
+        "--key", envvar="HFACTION_STACK",
+        help="Marker key: one sticky comment per key (default: the stack name).")
+                   ] = "hfaction",
+    author: Annotated[str | None, typer.Option(
+        "--author", help="Login whose comment is updated. Default: the token's user, else "
+                         "the github-actions bot.")] = None,
+    presign_expiry: PresignOpt = None,
+) -> None:
+    """Create or update the pull request's sticky preview comment (link, poster, cost).
+
+    Example: hfaction github comment result.json --repository acme/videos --pull-request 7
+    """
+    from hfaction.errors import InvalidOption
+    from hfaction.github import comment as comment_
+    from hfaction.github import summary
+
+    base = comment_.check_target(repository, pull_request, api_url, key)
+    if not token:
+        raise InvalidOption("no GitHub token for the pull request comment",
+                            hint="set GITHUB_TOKEN (the action's github-token input)")
+    parsed, _raw = summary.load_result(result)
+    body = comment_.comment_body(parsed, key=key, title=title, now=datetime.now(UTC),
+                                 presign_expiry_s=presign_expiry,
+                                 credentials_expire=_credentials_expiry())
+    done = comment_.upsert_comment(comment_.GithubApi(base, token), repository, pull_request,
+                                   key, body, author)
+    where = f" {summary.one_line(done.url)}" if done.url else ""
+    sys.stdout.write(f"{done.action} comment {done.id} on {repository}#{pull_request}{where}\n")

@@ -1,0 +1,101 @@
+"""``hfaction policies ...``: the IAM policies deploying and rendering need, and a check
+of a policy kept in the user's repository. Each command parses, calls one function of
+:mod:`hfaction.policies`, and prints."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+policies_app = typer.Typer(help="Print or check the IAM policies hfaction needs.\n\n"
+                           "Example: hfaction policies role --github-repo acme/videos "
+                           "--account 123456789012",
+                           no_args_is_help=True)
+
+StackOpt = Annotated[str, typer.Option("--stack-name", envvar="HFACTION_STACK",
+                                       help="CloudFormation stack of the render stack.")]
+RegionOpt = Annotated[str | None, typer.Option(
+    "--region", help="AWS region of the stack (default: any region).")]
+AccountOpt = Annotated[str | None, typer.Option(
+    "--account", help="12-digit AWS account id (default: any account).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (the default for user and "
+                                                      "role).")]
+
+
+def _scope(stack_name: str, region: str | None, account: str | None) -> Any:
+    from hfaction.policies import StackScope
+
+    return StackScope(stack_name=stack_name, region=region, account=account)
+
+
+def _print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+PartOpt = Annotated[str, typer.Option(
+    "--part", help="all, or only deploy or render (two managed policies when one is too "
+    "large).")]
+
+
+@policies_app.command()
+def user(stack_name: StackOpt = "hfaction", region: RegionOpt = None,
+         account: AccountOpt = None, part: PartOpt = "all", json_: JsonOpt = True) -> None:
+    """Print the least-privilege identity policy for deploying and rendering.
+
+    Example: hfaction policies user --region us-east-1 --account 123456789012 > policy.json
+    """
+    from hfaction.policies import user_policy
+
+    document, warning = user_policy(_scope(stack_name, region, account), part)
+    _print_json(document)
+    if warning:
+        sys.stderr.write(f"warning: {warning}\n")
+
+
+@policies_app.command()
+def role(stack_name: StackOpt = "hfaction", region: RegionOpt = None,
+         account: AccountOpt = None,
+         github_repo: Annotated[str | None, typer.Option(
+             "--github-repo", help="OWNER/REPO whose workflows may assume the role (OIDC).")
+         ] = None,
+         ref: Annotated[str | None, typer.Option(
+             "--ref", help="Trust runs on this ref only (default refs/heads/main).")] = None,
+         pull_requests: Annotated[bool, typer.Option(
+             "--pull-requests", help="Trust pull request runs instead of a ref.")] = False,
+         environment: Annotated[str | None, typer.Option(
+             "--environment", help="Trust jobs of this GitHub environment instead.")] = None,
+         part: PartOpt = "all", json_: JsonOpt = True) -> None:
+    """Print a role's permissions policy and, with --github-repo, its OIDC trust policy.
+
+    Example: hfaction policies role --github-repo acme/videos --account 123456789012
+    """
+    from hfaction.policies import RoleRequest, role_policies
+
+    _print_json(role_policies(RoleRequest(
+        scope=_scope(stack_name, region, account), github_repo=github_repo, ref=ref,
+        pull_requests=pull_requests, environment=environment, part=part)))
+
+
+@policies_app.command()
+def validate(file: Annotated[Path, typer.Argument(help="The policy JSON to check.",
+                                                  show_default=False)],
+             stack_name: StackOpt = "hfaction", region: RegionOpt = None,
+             account: AccountOpt = None, part: PartOpt = "all",
+             json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+             ) -> None:
+    """Check that a policy allows every action deploying and rendering need (exit 1 if not).
+
+    Example: hfaction policies validate .github/hfaction-policy.json --region us-east-1
+    """
+    from hfaction.policies import format_report, validate_file
+
+    report = validate_file(file, _scope(stack_name, region, account), part)
+    if json_:
+        _print_json(report.to_dict())
+    else:
+        sys.stdout.write(format_report(report) + "\n")
+    raise typer.Exit(report.exit_code)

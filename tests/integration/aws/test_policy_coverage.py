@@ -1,0 +1,145 @@
+"""The policy ``hfaction policies user`` prints is not a guess: it covers every AWS call a
+real deploy and render make, and its CloudFormation part is what cfn-lint's resource
+schemas say for the template.
+
+The calls are recorded server-side by the moto server of moto_stack.py (a WSGI wrapper,
+so the ``sam`` and ``hfaction`` subprocesses are seen too), while the real ``sam deploy``
+creates and then updates the stack, a render runs through Step Functions to the real
+handler, and progress, cleanup and destroy follow. Each recorded call signed with the
+user's key is then evaluated against the printed policy with hfaction's own evaluator
+(S3 calls on the very object or bucket they touched).
+
+Needs aws-sam-cli in .venv-sam (scripts/lint-aws.sh installs it): skips naming it, fails
+under HFACTION_REQUIRE_TOOLS=1.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hfaction.cli import main
+from hfaction.policies import StackScope, decide, evaluate, parse_statements, required
+from tests.conftest import FIXTURES
+from tests.integration.aws.moto_stack import (
+    ACCOUNT,
+    REGION,
+    USER_KEY,
+    MotoStack,
+    deploy_stack,
+    moto_stack,
+    require_sam,
+)
+from tests.integration.aws.sfn_harness import REPO
+
+STACK = "hfpolicy"
+GENERATOR = REPO / "scripts" / "gen-permissions.py"
+COMMITTED = REPO / "hfaction" / "aws" / "permissions.json"
+
+
+@pytest.fixture
+def aws(tmp_path: Path) -> Iterator[MotoStack]:
+    with moto_stack(sam=require_sam(), work=tmp_path / "aws", apply_env=False) as stack:
+        yield stack
+
+
+def hfaction(aws: MotoStack, *argv: str) -> subprocess.CompletedProcess[str]:
+    """An hfaction command in a subprocess, as a user (or the GitHub Action) runs it."""
+    run = subprocess.run([sys.executable, "-m", "hfaction", *argv], env=aws.env,
+                         capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, f"hfaction {' '.join(argv)}: {run.stderr[-3000:]}"
+    return run
+
+
+def printed_policy(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
+    capsys.readouterr()
+    assert main(["policies", "user", *argv]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert isinstance(document, dict)
+    return document
+
+
+def test_the_printed_policy_allows_every_call_of_a_deploy_and_a_render(
+        aws: MotoStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stack = deploy_stack(aws, STACK)  # creates the stack through a change set
+    assert stack["status"] == "CREATE_COMPLETE"
+    deploy_stack(aws, STACK)  # the stack exists: sam reads its template summary first
+    out = tmp_path / "out.mp4"
+    done = json.loads(hfaction(aws, "lambda", "render", str(FIXTURES / "motion"), "--wait",
+                               "--chunk-size", "20", "--stack-name", STACK, "-o", str(out),
+                               "--json").stdout)
+    assert done["status"] == "SUCCEEDED" and out.stat().st_size > 0
+    hfaction(aws, "lambda", "progress", done["render_id"], "--stack-name", STACK, "--json")
+    hfaction(aws, "lambda", "cleanup", "--prefix", f"renders/{done['render_id']}/",
+             "--stack-name", STACK)
+    hfaction(aws, "lambda", "destroy", "--stack-name", STACK)
+
+    calls = [call for call in aws.calls if call.access_key == USER_KEY]
+    recorded = {call.action for call in calls}
+    unknown = sorted({f"{call.service} {call.operation}" for call in calls
+                      if "UNKNOWN" in call.action})
+    assert not unknown, f"requests the recorder could not name: {unknown}"
+    # The run really exercised deploy and render (a broken recorder records little).
+    assert {"cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet",
+            "cloudformation:DescribeStacks", "cloudformation:GetTemplateSummary",
+            "cloudformation:DeleteStack", "lambda:GetAccountSettings",
+            "states:StartExecution", "states:DescribeExecution",
+            "states:GetExecutionHistory", "s3:PutObject", "s3:GetObject", "s3:ListBucket",
+            "s3:DeleteObject"} <= recorded
+    # The handler's calls are the function role's, not the user's: recorded apart.
+    assert aws.lambda_.actions and "s3:PutObject" in aws.actions("lambda-role")
+
+    scope = StackScope(STACK, REGION, ACCOUNT)
+    policy = printed_policy(capsys, "--stack-name", STACK, "--region", REGION,
+                            "--account", ACCOUNT)
+    statements = parse_statements(policy, "printed policy")
+    verdicts = {verdict.action: verdict for verdict in evaluate(statements, required(scope),
+                                                                scope)}
+    not_required = sorted(recorded - set(verdicts))
+    assert not not_required, f"calls hfaction or sam made that the policy omits: {not_required}"
+    refused = sorted(action for action in recorded
+                     if verdicts[action].status not in ("allowed", "conditional"))
+    assert not refused, f"recorded calls the policy does not allow: {refused}"
+    # S3 calls name their resource: each is allowed on the very bucket or object it touched.
+    for call in calls:
+        if call.resource and call.resource != "*":
+            verdict = decide(statements, call.action, call.resource)
+            assert verdict.status == "allowed", (call, verdict)
+
+    # A policy for another stack allows none of this stack's S3 calls.
+    other = parse_statements(printed_policy(capsys, "--stack-name", "other", "--region", REGION,
+                                            "--account", ACCOUNT), "other policy")
+    assert all(decide(other, call.action, call.resource).status == "missing"
+               for call in calls if call.resource.startswith("arn:aws:s3:::"))
+
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(policy))
+    capsys.readouterr()
+    code = main(["policies", "validate", str(path), "--stack-name", STACK, "--region", REGION,
+                 "--account", ACCOUNT])
+    assert code == 0, capsys.readouterr().out
+
+
+def test_permissions_data_is_what_the_schemas_say_for_the_template(tmp_path: Path) -> None:
+    """Regenerates hfaction/aws/permissions.json with cfn-lint's schemas and the SAM
+    translator of .venv-sam: a template change without regenerating fails here."""
+    python = Path(require_sam()).parent / "python"
+    fresh = tmp_path / "permissions.json"
+    run = subprocess.run([str(python), str(GENERATOR), "--output", str(fresh)],
+                         capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    generated, committed = json.loads(fresh.read_text()), json.loads(COMMITTED.read_text())
+    assert generated["resource_types"].keys() == committed["resource_types"].keys(), \
+        "template.yaml's resource types changed: run .venv-sam/bin/python " \
+        "scripts/gen-permissions.py"
+    assert generated == committed, "hfaction/aws/permissions.json is stale: run " \
+        ".venv-sam/bin/python scripts/gen-permissions.py"
+    check = subprocess.run([str(python), str(GENERATOR), "--check", "--output", str(fresh)],
+                           capture_output=True, text=True, timeout=600, check=False)
+    assert check.returncode == 0, check.stderr

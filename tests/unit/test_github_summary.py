@@ -1,0 +1,252 @@
+"""The job summary, step outputs and annotations written from a render's result JSON.
+
+Summaries are checked as rendered HTML too (markdown-it-py, CommonMark with raw HTML on and
+GFM tables, as GitHub parses them), so escaping is judged by what a reader would get."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from markdown_it import MarkdownIt
+
+from hfaction.cli import main
+from hfaction.errors import InvalidResultFile
+from hfaction.github import summary
+from tests.conftest import FIXTURES
+from tests.unit.test_github_workflow import runner_parse
+
+SUCCEEDED = FIXTURES / "github" / "result-succeeded.json"
+FAILED = FIXTURES / "github" / "result-failed.json"
+
+
+class _Html(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.urls: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.urls.extend(value or "" for name, value in attrs if name in ("href", "src"))
+        self.tags.extend(f"{tag}[{name}]" for name, _ in attrs if name.startswith("on"))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def rendered(markdown: str) -> _Html:
+    html = MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown)
+    parser = _Html()
+    parser.feed(html)
+    return parser
+
+
+def load(path: Path, **changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    data.update(changes)
+    return data
+
+
+NOW = datetime(2026, 11, 27, 10, 16, 0, tzinfo=UTC)
+
+
+def test_summary_of_a_realistic_render() -> None:
+    data = load(SUCCEEDED)
+    report = summary.RenderReport.from_dict(data)
+    text = summary.summary_markdown(report, now=NOW, project="videos/intro")
+    html = rendered(text)
+    body = " ".join(" ".join(html.text).split())
+    assert data["output_url"] in html.urls  # the presigned link, intact
+    assert data["poster_url"] in html.urls and "img" in html.tags
+    assert "The link expires at 2026-11-27 11:15 UTC (in about 60 min;" in body
+    assert "session credentials that signed it" in body
+    for expected in ("Duration 10 s", "Size 12.3 MB", "Frames 300", "Frame rate 30 fps",
+                     "Chunks 4", "Wall time 42.3 s", "Project videos/intro",
+                     "AWS Lambda (5 invocations, 180,004 billed ms) $0.031245",
+                     "Step Functions (20 state transitions) $0.000500", "Total $0.031745",
+                     "Not included: S3 storage and requests, data transfer"):
+        assert expected in body, expected
+    assert "table" in html.tags and html.tags.count("table") == 2
+
+
+def test_outputs_of_a_realistic_render() -> None:
+    data = load(SUCCEEDED)
+    outputs = summary.RenderReport.from_dict(data).outputs(data)
+    assert outputs == {
+        "render-id": "hf-20261127-101500-1a2b3c4d", "video-url": data["output_url"],
+        "s3-uri": data["output_uri"], "cost-usd": "0.031745", "frames": "300",
+        "duration-seconds": "10", "poster-url": data["poster_url"]}
+
+
+def test_expiry_notes() -> None:
+    report = summary.RenderReport.from_dict(load(SUCCEEDED))
+    later = NOW + timedelta(hours=2)
+    assert summary.expiry_note(report, now=later).startswith(
+        "The link expired at 2026-11-27 11:15 UTC")
+    report.url_expires_at = None
+    note = summary.expiry_note(report, now=NOW, presign_expiry_s=3600,
+                               credentials_expire=datetime(2026, 11, 27, 11, 0, tzinfo=UTC))
+    assert note == ("The link works at most 3600 s after it was signed and no later than "
+                    "2026-11-27 11:00 UTC, when the credentials that signed it expire.")
+    assert "not known" in summary.expiry_note(report, now=NOW)
+
+
+HOSTILE = {
+    "render_id": "<script>alert(1)</script>",
+    "status": "SUCCEEDED",
+    "fps": "30 [click](javascript:alert(1)) <img src=x onerror=alert(1)>",
+    "output_uri": "s3://b/k\n## Injected heading\n<iframe src=https://evil.example>",
+    "output_url": "javascript:alert(document.cookie)//https://ok",
+    "poster_url": "https://x.example/a.png) ![x](javascript:alert(1)",
+    "output_bytes": "12 MB",
+    "frames": {"total": "300<b>"},
+    "cost": {"total_usd": "free", "lambda_usd": float("nan") if False else 1e309},
+    "duration_s": True,
+    "errors": [],
+}
+
+
+def test_hostile_result_renders_inert() -> None:
+    report = summary.RenderReport.from_dict(json.loads(json.dumps(HOSTILE)))
+    text = summary.summary_markdown(report, now=NOW, project="x](javascript:alert(1))")
+    html = rendered(text)
+    assert set(html.tags) <= {"h2", "p", "strong", "a", "img", "table", "thead", "tbody",
+                              "tr", "th", "td", "em", "code"}
+    assert not {"script", "iframe"} & set(html.tags)
+    assert not any("[on" in tag for tag in html.tags)
+    assert all(url.startswith("https://") for url in html.urls)
+    assert html.tags.count("h2") == 1 and "img" not in html.tags and "a" not in html.tags
+    visible = "".join(html.text)
+    assert "<script>alert(1)</script>" in visible  # shown as text, not run
+    assert "No download link" in visible
+    # Non-numbers are not shown as numbers.
+    assert "| Size | n/a |" in text and "| Frames | n/a |" in text
+
+
+def test_poster_url_cannot_close_its_image() -> None:
+    data = {"render_id": "r", "status": "SUCCEEDED",
+            "output_url": "https://ok.example/v.mp4?a=1&b=(2)",
+            "poster_url": "https://x.example/a.png\")<script>x</script>"}
+    text = summary.summary_markdown(summary.RenderReport.from_dict(data), now=NOW)
+    html = rendered(text)
+    assert "script" not in html.tags
+    assert "https://ok.example/v.mp4?a=1&b=%282%29" in html.urls
+    assert "https://x.example/a.png%22%29%3Cscript%3Ex%3C/script%3E" in html.urls
+
+
+@pytest.mark.parametrize("url", [
+    "javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:text/html,<script>", "//evil.example/x",
+    "http://evil.example/x", "https://", "https://a b", "ftp://x/y", "https://x/\u0000",
+    " https://x/", "vbscript:x", 42, None,
+])
+def test_unsafe_urls_are_refused(url: Any) -> None:
+    assert summary.safe_url(url) is None
+    assert summary.plain_url(url) == ""
+
+
+def test_loopback_http_is_allowed_for_tests() -> None:
+    assert summary.safe_url("http://127.0.0.1:9000/b/k.mp4") == "http://127.0.0.1:9000/b/k.mp4"
+    assert summary.safe_url("http://localhost/x?a=1&b=2") == "http://localhost/x?a=1&amp;b=2"
+
+
+def test_md_neutralises_mentions_and_autolinks() -> None:
+    text = summary.md("@acme/team see https://evil.example and www.evil.example")
+    assert "@acme" not in text and "https://evil" not in text and "www.evil" not in text
+    assert summary.md("a\n\n# b | c") == "a \\# b \\| c"
+
+
+def test_failed_render_summary_and_annotations(tmp_path: Path) -> None:
+    report = summary.RenderReport.from_dict(load(FAILED))
+    text = summary.summary_markdown(report, now=NOW)
+    body = " ".join(" ".join(rendered(text).text).split())
+    assert "Render hf-20261127-101500-deadbeef failed" in body
+    assert "PAGE_SCRIPT_ERROR 2 ReferenceError: gsap is not defined at scenes/intro.html:12" in body
+    assert "Total $0.010300" in body
+    (tmp_path / "videos" / "intro" / "scenes").mkdir(parents=True)
+    lines = summary.error_annotations(report, project_dir="videos/intro",
+                                      workspace=str(tmp_path))
+    assert lines == ["::error file=videos/intro/scenes/intro.html,line=12,"
+                     "title=PAGE_SCRIPT_ERROR (chunk 2)::ReferenceError: gsap is not defined "
+                     "at scenes/intro.html:12"]
+    assert summary.error_annotations(summary.RenderReport.from_dict(load(SUCCEEDED)),
+                                     project_dir=None) == []
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    ("", "is empty"), ("{", "is not JSON"), ("[1]", "must hold a JSON object")])
+def test_bad_result_files(tmp_path: Path, content: str, reason: str) -> None:
+    path = tmp_path / "result.json"
+    path.write_text(content)
+    with pytest.raises(InvalidResultFile, match=reason):
+        summary.load_result(path)
+    with pytest.raises(InvalidResultFile, match="does not exist"):
+        summary.load_result(tmp_path / "missing.json")
+
+
+def _github_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    step_summary, output = tmp_path / "summary.md", tmp_path / "output"
+    output.write_text("earlier=1\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path))
+    return step_summary, output
+
+
+def test_report_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                        capsys: pytest.CaptureFixture[str]) -> None:
+    step_summary, output = _github_files(tmp_path, monkeypatch)
+    expires = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
+    result = tmp_path / "result.json"
+    result.write_text(json.dumps(load(SUCCEEDED, url_expires_at=expires)))
+    assert main(["github", "report", str(result), "--project", "videos/intro"]) == 0
+    text = step_summary.read_text()
+    assert "(in about 30 min;" in text or "(in about 29 min;" in text
+    outputs = runner_parse(output.read_text())
+    assert outputs["earlier"] == "1" and outputs["frames"] == "300"
+    assert set(outputs) == {"earlier", "render-id", "video-url", "s3-uri", "cost-usd",
+                            "frames", "duration-seconds", "poster-url"}
+    assert "::error" not in capsys.readouterr().out
+    # A second report appends: both stay readable.
+    assert main(["github", "report", str(result)]) == 0
+    assert step_summary.read_text().count("## 🎬 Render") == 2
+
+
+def test_report_command_with_hostile_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    step_summary, output = _github_files(tmp_path, monkeypatch)
+    result = tmp_path / "result.json"
+    hostile = dict(HOSTILE, render_id="r\nvideo-url=https://evil.example/\n::add-mask::x",
+                   status="FAILED",
+                   errors=[{"chunk": "1\n::warning::x", "code": "X\n::error::y",
+                            "message": "boom\n::set-env name=A::b at index.html:3"}])
+    result.write_text(json.dumps(hostile, allow_nan=True))
+    assert main(["github", "report", str(result)]) == 0
+    outputs = runner_parse(output.read_text())
+    assert outputs["render-id"] == hostile["render_id"]  # kept whole, in its own entry
+    assert outputs["video-url"] == "" and outputs["poster-url"] == ""
+    assert len(outputs) == 8
+    captured = capsys.readouterr()
+    commands = [line for line in (captured.out + captured.err).splitlines()
+                if line.startswith("::")]
+    assert commands == ["::error title=X%0A%3A%3Aerror%3A%3Ay::boom%0A::set-env name=A::b at "
+                        "index.html:3"]  # one annotation, its hostile parts escaped
+    assert "<script>" not in step_summary.read_text()
+
+
+def test_report_without_github_files_prints_the_summary(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "GITHUB_ACTIONS"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["github", "report", str(FAILED)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("## ❌ Render `hf-20261127-101500-deadbeef` failed")
+    assert re.search(r"^::error", out, re.M) is None

@@ -1,0 +1,403 @@
+"""``hfaction policies``: the printed policies and the check of a user's policy.
+
+Policies are built from hfaction's own output and edited the way a user would (a
+statement dropped, a wildcard, a Deny added), then checked through ``hfaction.cli.main``
+or the library; parliament runs for real.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hfaction.cli import main
+from hfaction.policies import (
+    MANAGED_POLICY_LIMIT,
+    UNUSED_FEATURES,
+    StackScope,
+    action_matches,
+    identity_policy,
+    permissions_data,
+    policy_size,
+    required,
+    resource_covers,
+    validate_document,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+SCOPE = ["--stack-name", "video", "--region", "eu-west-1", "--account", "111122223333"]
+ACCOUNT = "111122223333"
+SM = "arn:aws:states:eu-west-1:111122223333:stateMachine:video-render"
+BUCKET = "arn:aws:s3:::video-111122223333-eu-west-1"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def policy(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    code, out, _ = run(capsys, "policies", "user", *SCOPE)
+    assert code == 0
+    document = json.loads(out)
+    assert isinstance(document, dict)
+    return document
+
+
+def validate(capsys: pytest.CaptureFixture[str], tmp_path: Path, document: Any,
+             *extra: str) -> tuple[int, str, str]:
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(document, indent=1))
+    return run(capsys, "policies", "validate", str(path), *SCOPE, *extra)
+
+
+def report(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+           document: Any) -> tuple[int, dict[str, Any]]:
+    code, out, _ = validate(capsys, tmp_path, document, "--json")
+    return code, json.loads(out)
+
+
+def without(document: dict[str, Any], action: str) -> dict[str, Any]:
+    """The policy with one action removed wherever it is listed."""
+    edited = copy.deepcopy(document)
+    for statement in edited["Statement"]:
+        statement["Action"] = [item for item in statement["Action"] if item != action]
+    edited["Statement"] = [s for s in edited["Statement"] if s["Action"]]
+    return edited
+
+
+def missing_actions(result: dict[str, Any]) -> set[str]:
+    return {item["action"] for item in result["missing"]}
+
+
+# --- the printed policy ----------------------------------------------------------------------
+
+
+def test_complete_policy_passes_with_no_lint_findings(
+        policy: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = validate(capsys, tmp_path, policy)
+    assert code == 0, out
+    assert "OK: every required action is allowed" in out
+    code, result = report(capsys, tmp_path, policy)
+    assert code == 0 and result["ok"] and result["missing"] == []
+    assert result["required"] == len({need.action for need in required()}) > 100
+    assert result["over_broad"] == [] and result["lint"] == []
+    # iam:PassRole is granted under iam:PassedToService: reported, not assumed.
+    assert [item["action"] for item in result["conditional"]] == ["iam:PassRole"]
+
+
+def test_printed_policy_is_scoped_to_the_stack(policy: dict[str, Any]) -> None:
+    resources = {arn for statement in policy["Statement"]
+                 for arn in ([statement["Resource"]] if isinstance(statement["Resource"], str)
+                             else statement["Resource"])}
+    assert BUCKET in resources and f"{BUCKET}/*" in resources and SM in resources
+    assert "arn:aws:cloudformation:eu-west-1:111122223333:stack/video/*" in resources
+    assert "arn:aws:ecr:eu-west-1:111122223333:repository/video-render" in resources
+    assert "arn:aws:lambda:eu-west-1:111122223333:function:video-render" in resources
+    assert "arn:aws:iam::111122223333:role/video-*" in resources
+    assert "arn:aws:cloudformation:eu-west-1:aws:transform/Serverless-2016-10-31" in resources
+    unscoped = [s for s in policy["Statement"] if s["Resource"] == "*"]
+    assert [s["Sid"] for s in unscoped] == ["DeployAccountLevelNoResourceArn"]
+    assert "ecr:GetAuthorizationToken" in unscoped[0]["Action"]
+    assert not any(action_matches(action, "iam:PassRole") for action in unscoped[0]["Action"])
+    assert all(not action.endswith(":*") and action != "*"
+               for statement in policy["Statement"] for action in statement["Action"])
+    pass_role = next(s for s in policy["Statement"] if "iam:PassRole" in s["Action"])
+    assert pass_role["Condition"]["StringEquals"]["iam:PassedToService"] == \
+        ["lambda.amazonaws.com", "states.amazonaws.com"]
+    sids = [statement["Sid"] for statement in policy["Statement"]]
+    assert len(set(sids)) == len(sids)
+    assert any(sid.startswith("Deploy") for sid in sids)
+    assert any(sid.startswith("Render") for sid in sids)
+
+
+def test_every_wildcard_in_the_printed_policy_reaches_only_needed_calls_or_reads(
+        policy: dict[str, Any]) -> None:
+    from parliament import expand_action
+
+    needed = {need.action.lower() for need in required()}
+    wildcards = [action for statement in policy["Statement"] for action in statement["Action"]
+                 if "*" in action]
+    assert wildcards  # the S3 bucket's configuration calls are grouped
+    for wildcard in wildcards:
+        service = wildcard.split(":")[0]
+        for item in expand_action(wildcard):
+            action = f"{service}:{item['action']}"
+            assert action.lower() in needed or \
+                item["action"].startswith(("Get", "List", "Describe")), (wildcard, action)
+
+
+def test_policy_fits_a_managed_policy_or_says_how_to_split_it(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    default = identity_policy(StackScope("hfaction", "us-east-1", "123456789012"))
+    assert policy_size(default) <= MANAGED_POLICY_LIMIT
+    long_name = ["--stack-name", "a" * 35, "--region", "ap-southeast-1", "--account",
+                 "123456789012"]
+    code, out, err = run(capsys, "policies", "user", *long_name)
+    assert code == 0 and json.loads(out)["Statement"]
+    if policy_size(json.loads(out)) > MANAGED_POLICY_LIMIT:
+        assert "--part deploy and --part render" in err
+    for part in ("deploy", "render"):
+        code, out, err = run(capsys, "policies", "user", *long_name, "--part", part)
+        document = json.loads(out)
+        assert code == 0 and err == "" and policy_size(document) <= MANAGED_POLICY_LIMIT
+        assert {s["Sid"][:6] for s in document["Statement"]} == {part.capitalize()}
+
+
+def test_permissions_data_matches_the_template_and_every_exclusion_is_used() -> None:
+    data = permissions_data()
+    assert data["template_sha256"] == \
+        hashlib.sha256((REPO / "template.yaml").read_bytes()).hexdigest(), \
+        "template.yaml changed: run .venv-sam/bin/python scripts/gen-permissions.py"
+    assert {"AWS::S3::Bucket", "AWS::Lambda::Function", "AWS::IAM::Role",
+            "AWS::StepFunctions::StateMachine"} <= set(data["resource_types"])
+    listed = [(resource_type, action) for resource_type, entry in data["resource_types"].items()
+              for permissions in entry["handlers"].values() for action in permissions]
+    for type_, pattern in UNUSED_FEATURES:
+        assert any(type_ in ("*", resource_type) and action_matches(pattern, action)
+                   for resource_type, action in listed), f"stale exclusion {type_} {pattern}"
+    # Every remaining handler permission is required (and scoped: required() raises when a
+    # schema update brings a service no rule scopes).
+    actions = {need.action for need in required()}
+    assert {"lambda:CreateFunction", "iam:CreateRole", "states:CreateStateMachine",
+            "s3:PutBucketPolicy", "logs:CreateLogGroup"} <= actions
+    assert not any(action.startswith(("kms:", "ec2:")) for action in actions)
+
+
+# --- validate -------------------------------------------------------------------------------
+
+
+def test_missing_action_is_reported_and_exits_1(
+        policy: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = validate(capsys, tmp_path, without(policy, "states:StartExecution"))
+    assert code == 1
+    assert "states:StartExecution" in out and "FAIL: 1 required action not allowed" in out
+    assert SM in out
+    code, result = report(capsys, tmp_path, without(policy, "states:StartExecution"))
+    assert code == 1 and missing_actions(result) == {"states:StartExecution"}
+
+
+def test_wildcards_cover_actions_case_insensitively(
+        policy: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    edited = without(without(without(policy, "s3:GetObject"), "s3:PutObject"),
+                     "s3:DeleteObject")
+    edited = without(without(edited, "states:DescribeExecution"), "states:StopExecution")
+    executions = "arn:aws:states:eu-west-1:111122223333:execution:video-render:*"
+    edited["Statement"] += [
+        {"Sid": "All", "Effect": "Allow", "Action": "s3:*", "Resource": f"{BUCKET}/*"},
+        {"Sid": "Describe", "Effect": "Allow", "Action": ["STATES:describe*"],
+         "Resource": executions}]
+    code, result = report(capsys, tmp_path, edited)
+    # s3:* and states:Describe* cover the removed ones; StopExecution is no Describe*.
+    assert missing_actions(result) == {"states:StopExecution"} and code == 1
+    assert any("s3:*" in finding and "every s3 action" in finding
+               for finding in result["over_broad"])
+    edited["Statement"][-1]["Action"] = ["states:Describe*", "states:St?pExecution"]
+    code, result = report(capsys, tmp_path, edited)
+    assert code == 0 and result["missing"] == []
+
+
+def test_explicit_deny_overrides_allow(
+        policy: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    denied = copy.deepcopy(policy)
+    denied["Statement"].append({"Effect": "Deny", "Action": "s3:PutObject", "Resource": "*"})
+    code, result = report(capsys, tmp_path, denied)
+    assert code == 1 and missing_actions(result) == {"s3:PutObject"}
+    assert result["missing"][0]["status"] == "denied"
+    # A Deny with NotAction denies everything else: here all but S3 and CloudFormation.
+    not_action = copy.deepcopy(policy)
+    not_action["Statement"].append({"Effect": "Deny", "NotAction": ["s3:*", "cloudformation:*"],
+                                    "Resource": "*"})
+    code, result = report(capsys, tmp_path, not_action)
+    missing = missing_actions(result)
+    assert code == 1 and {"states:StartExecution", "lambda:CreateFunction"} <= missing
+    assert not any(action.startswith(("s3:", "cloudformation:")) for action in missing)
+    # A Deny under a Condition is reported, not assumed to apply.
+    conditional = copy.deepcopy(policy)
+    conditional["Statement"].append({
+        "Effect": "Deny", "Action": "s3:PutObject", "Resource": "*",
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+    code, result = report(capsys, tmp_path, conditional)
+    assert code == 0 and result["missing"] == []
+    assert any("under a Condition" in note for item in result["notes"]
+               for note in item["notes"])
+    # A Deny on part of the objects is reported; it does not remove the action.
+    partial = copy.deepcopy(policy)
+    partial["Statement"].append({"Effect": "Deny", "Action": "s3:PutObject",
+                                 "Resource": f"{BUCKET}/sites/*"})
+    code, result = report(capsys, tmp_path, partial)
+    assert code == 0 and any("on part of" in note for item in result["notes"]
+                             for note in item["notes"])
+
+
+def test_not_action_allow_grants_everything_else_and_is_flagged(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    document = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "NotAction": ["iam:*", "ecr:*"], "Resource": "*"}]}
+    code, result = report(capsys, tmp_path, document)
+    missing = missing_actions(result)
+    assert code == 1 and missing and all(a.startswith(("iam:", "ecr:")) for a in missing)
+    assert "states:StartExecution" not in missing and "iam:PassRole" in missing
+    assert any("NotAction" in finding for finding in result["over_broad"])
+    assert any("Resource \"*\"" in finding for finding in result["over_broad"])
+
+
+def test_resources_are_matched_against_the_stacks_names(
+        policy: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # The same policy checked for another stack: nothing scoped to "video" counts.
+    code, out, _ = validate(capsys, tmp_path, policy, "--stack-name", "other")
+    assert code == 1 and "arn:aws:s3:::other-111122223333-eu-west-1/*" in out
+    # Narrower than needed: objects under sites/ only do not cover the bucket's objects.
+    narrow = without(policy, "s3:PutObject")
+    narrow["Statement"].append({"Effect": "Allow", "Action": "s3:PutObject",
+                                "Resource": f"{BUCKET}/sites/*"})
+    code, result = report(capsys, tmp_path, narrow)
+    assert code == 1 and missing_actions(result) == {"s3:PutObject"}
+    # NotResource: everything but the bucket's objects.
+    not_resource = without(policy, "s3:GetObject")
+    not_resource["Statement"].append({"Effect": "Allow", "Action": "s3:GetObject",
+                                      "NotResource": f"{BUCKET}/*"})
+    code, result = report(capsys, tmp_path, not_resource)
+    assert code == 1 and missing_actions(result) == {"s3:GetObject"}
+    # Over-broad: Resource "*" where the stack's ARNs would do, and iam:PassRole on "*".
+    broad = copy.deepcopy(policy)
+    broad["Statement"].append({"Effect": "Allow", "Action": ["iam:PassRole", "s3:GetObject"],
+                               "Resource": "*"})
+    code, result = report(capsys, tmp_path, broad)
+    assert code == 0
+    assert any("iam:PassRole on every role" in finding for finding in result["over_broad"])
+    assert any("s3:GetObject" in finding and "Resource \"*\"" in finding
+               for finding in result["over_broad"])
+
+
+def test_a_render_only_policy_validates_for_the_render_part_only(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "policies", "user", *SCOPE, "--part", "render")
+    render_only = json.loads(out)
+    code, out, _ = validate(capsys, tmp_path, render_only, "--part", "render")
+    assert code == 0, out
+    code, result = report(capsys, tmp_path, render_only)
+    missing = missing_actions(result)
+    assert code == 1 and "cloudformation:CreateChangeSet" in missing
+    assert not missing & {"states:StartExecution", "s3:GetObject", "s3:PutObject"}
+
+
+def test_without_region_and_account_any_the_policy_names_is_accepted(
+        policy: dict[str, Any]) -> None:
+    loose = validate_document(policy, StackScope("video"), lint=False)
+    assert loose.ok
+    wrong = validate_document(policy, StackScope("video", "eu-west-1", "999999999999"),
+                              lint=False)
+    assert not wrong.ok
+    assert resource_covers("arn:aws:s3:::video-*", "arn:aws:s3:::video-{account}-{region}/*")
+    assert not resource_covers("arn:aws:s3:::video-1*", "arn:aws:s3:::video-2{account}")
+
+
+def test_malformed_json_is_one_clear_line_and_exit_2(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "policy.json"
+    path.write_text('{\n  "Version": "2012-10-17",\n  "Statement": [\n    {"Effect": "Allow",,}\n')
+    code, out, err = run(capsys, "policies", "validate", str(path))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "POLICY_FILE_INVALID" in err and f"{path}:4:24" in err and "malformed JSON" in err
+    code, _, err = run(capsys, "policies", "validate", str(tmp_path / "absent.json"))
+    assert code == 2 and "no such file" in err
+    path.write_text(json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:*"}]}))
+    code, _, err = run(capsys, "policies", "validate", str(path))
+    assert code == 2 and "statement 1" in err and "Resource" in err
+
+
+def test_a_trust_policy_is_refused_not_linted(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "policies", "role", *SCOPE, "--github-repo", "acme/videos")
+    both = json.loads(out)
+    code, _, err = validate(capsys, tmp_path, both["trust_policy"])
+    assert code == 2 and "trust or resource policy" in err
+    # The role command's whole output validates: its permissions policy is checked.
+    code, out, _ = validate(capsys, tmp_path, both)
+    assert code == 0, out
+
+
+# --- role and the OIDC trust policy ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("mode", "subject"), [
+    ([], "repo:acme/videos:ref:refs/heads/main"),
+    (["--ref", "refs/heads/release/2.x"], "repo:acme/videos:ref:refs/heads/release/2.x"),
+    (["--ref", "refs/tags/v1.0.0"], "repo:acme/videos:ref:refs/tags/v1.0.0"),
+    (["--pull-requests"], "repo:acme/videos:pull_request"),
+    (["--environment", "production"], "repo:acme/videos:environment:production"),
+])
+def test_trust_policy_subject_per_mode(capsys: pytest.CaptureFixture[str], mode: list[str],
+                                       subject: str) -> None:
+    code, out, err = run(capsys, "policies", "role", *SCOPE, "--github-repo", "acme/videos",
+                         *mode)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["permissions_policy"] == identity_policy(
+        StackScope("video", "eu-west-1", ACCOUNT))
+    (statement,) = result["trust_policy"]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Principal"] == {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/"
+                                                   "token.actions.githubusercontent.com"}
+    assert statement["Condition"] == {"StringEquals": {
+        "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+        "token.actions.githubusercontent.com:sub": subject}}
+
+
+def test_role_without_a_repository_prints_only_the_permissions_policy(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "policies", "role", *SCOPE)
+    assert code == 0 and set(json.loads(out)) == {"permissions_policy"}
+    code, out, err = run(capsys, "policies", "role", *SCOPE, "--pull-requests")
+    assert code == 2 and out == "" and "--github-repo" in err
+    code, out, err = run(capsys, "policies", "role", "--github-repo", "acme/videos")
+    assert code == 2 and out == "" and "--account" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["--github-repo", "acme/*"],
+    ["--github-repo", "*/videos"],
+    ["--github-repo", "acme/vid*"],
+    ["--github-repo", 'acme/videos"'],
+    ["--github-repo", "acme/videos'"],
+    ["--github-repo", "acme/videos:ref:refs/heads/main"],
+    ["--github-repo", "acme/videos/extra"],
+    ["--github-repo", "acme"],
+    ["--github-repo", "acme/.."],
+    ["--github-repo", "-acme/videos"],
+    ["--github-repo", "acme/vid eos"],
+    ["--github-repo", "acme/videos\n"],
+    ["--github-repo", "acme/videos", "--ref", "refs/heads/*"],
+    ["--github-repo", "acme/videos", "--ref", 'refs/heads/main"'],
+    ["--github-repo", "acme/videos", "--ref", "refs/heads/../main"],
+    ["--github-repo", "acme/videos", "--ref", "main"],
+    ["--github-repo", "acme/videos", "--ref", "refs/heads/ma in"],
+    ["--github-repo", "acme/videos", "--environment", "prod*"],
+    ["--github-repo", "acme/videos", "--environment", 'prod"'],
+    ["--github-repo", "acme/videos", "--environment", "prod:ref"],
+    ["--github-repo", "acme/videos", "--pull-requests", "--environment", "prod"],
+])
+def test_hostile_repository_ref_or_environment_is_refused(
+        capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    code, out, err = run(capsys, "policies", "role", *SCOPE, *argv)
+    assert code == 2, out
+    assert out == "" and "Traceback" not in err
+    assert err.count("\n") == 1 and "GITHUB_SUBJECT_INVALID" in err
+
+
+@pytest.mark.parametrize("argv", [["--stack-name", "Bad_Name"], ["--region", "moon-1"],
+                                  ["--account", "12345"], ["--part", "everything"]])
+def test_bad_scope_is_refused(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    code, out, err = run(capsys, "policies", "user", *argv)
+    assert code == 2 and out == "" and "INVALID_OPTION" in err
