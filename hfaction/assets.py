@@ -8,12 +8,17 @@ the network, so projects that load GSAP from a CDN render on offline machines.
 from __future__ import annotations
 
 import hashlib
+import http.client
+import ipaddress
 import mimetypes
+import os
 import re
+import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from hfaction.capture import RemoteAsset
@@ -42,6 +47,55 @@ def css_references(css: str, base_url: str) -> list[str]:
         if absolute.startswith(("http://", "https://")) and absolute not in found:
             found.append(absolute)
     return found
+
+
+# On Lambda a project's URLs must not reach the Runtime API on 127.0.0.1:9001 or other
+# private addresses (SSRF): the image sets HFACTION_FETCH_PRIVATE=deny. A laptop may
+# legitimately fetch from its LAN, so elsewhere it is allowed.
+FETCH_PRIVATE_ENV = "HFACTION_FETCH_PRIVATE"
+
+
+class PrivateAddressRefused(OSError):
+    pass
+
+
+def _check_peer(sock: socket.socket, host: str) -> None:
+    address = ipaddress.ip_address(sock.getpeername()[0])
+    if not address.is_global:
+        sock.close()
+        raise PrivateAddressRefused(f"{host} resolves to the non-public address {address}")
+
+
+class _PublicHTTPConnection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _check_peer(self.sock, self.host)
+
+
+class _PublicHTTPSConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        # Checked once the TCP connection exists (so DNS rebinding cannot slip past a
+        # check made before connecting), before any request byte is sent.
+        super().connect()
+        _check_peer(self.sock, self.host)
+
+
+class _PublicHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: Any) -> Any:
+        return self.do_open(_PublicHTTPConnection, req)
+
+
+class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: Any) -> Any:
+        return self.do_open(_PublicHTTPSConnection, req)
+
+
+def open_url(request: urllib.request.Request, timeout: float) -> Any:
+    """urlopen, refusing non-public peers (redirect targets too) when the environment says."""
+    if os.environ.get(FETCH_PRIVATE_ENV, "allow").strip().lower() == "deny":
+        opener = urllib.request.build_opener(_PublicHTTPHandler, _PublicHTTPSHandler)
+        return opener.open(request, timeout=timeout)
+    return urllib.request.urlopen(request, timeout=timeout)
 
 
 def _cache_path(cache_dir: Path, url: str) -> Path | None:
@@ -95,7 +149,7 @@ class RemoteFetcher:
                 return cached.read_bytes(), guessed
         request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
         try:
-            with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_S) as response:
+            with open_url(request, FETCH_TIMEOUT_S) as response:
                 body = response.read(self.max_bytes + 1)
                 content_type = response.headers.get_content_type() or guessed
         except urllib.error.HTTPError as error:

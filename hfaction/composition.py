@@ -541,7 +541,7 @@ def _collect_media(parsed: ParsedFile, default_composition: str, offset: Fractio
             ordinal=ordinal,
             src=src,
             start=offset + local_start,
-            duration=duration if duration else None,
+            duration=duration,  # "0" is a zero-length clip, not "until the source ends"
             media_start=_media_number(element, "data-media-start", Fraction(0), Fraction(0),
                                       Fraction(10**7)),
             volume=_media_number(element, "data-volume", Fraction(1), Fraction(0), Fraction(1)),

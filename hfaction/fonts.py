@@ -606,10 +606,15 @@ def freeze_fonts(project_dir: Path, html_files: list[str], plan_dir: Path,
             if other.lower() in bundled and other.lower() not in declared:
                 wanted.setdefault(other.lower(), other)
     pins = bundled_families()
+    used_slugs: set[str] = set()
     for key, family in sorted(wanted.items()):
         if key in declared:
             continue
         slug = _slug(family)
+        if slug in used_slugs:
+            # 'Brand Sans' and 'Brand-Sans' are two families: two folders, two entries.
+            slug = f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+        used_slugs.add(slug)
         folder = fonts_dir / slug
         if key in bundled:
             canonical = bundled[key]

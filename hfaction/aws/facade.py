@@ -91,6 +91,12 @@ class AwsClients:
 
 
 @dataclass(frozen=True)
+class CredentialsLifetime:
+    temporary: bool
+    expires_at: datetime | None = None  # None with temporary=True: an unknown end
+
+
+@dataclass(frozen=True)
 class StackInfo:
     name: str
     bucket: str
@@ -176,12 +182,14 @@ class AwsFacade:
         return str(self.clients.s3.generate_presigned_url(
             "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s))
 
-    def credentials_expiry(self) -> datetime | None:
-        """When the credentials signing our requests (and presigned URLs) stop working.
+    def credentials_lifetime(self) -> CredentialsLifetime:
+        """How long the credentials signing our requests (and presigned URLs) work.
 
         A presigned URL dies with the session that signed it, whatever its ExpiresIn says.
         ``hfaction github oidc`` exports the STS session's expiry; boto3 knows it for
-        refreshable credentials (SSO, assumed roles); long-term keys never expire (None).
+        refreshable credentials (SSO, assumed roles). Credentials with a session token but
+        no known expiry (exported by another tool, container credentials) are temporary
+        with an unknown end; only long-term keys never expire.
         """
         exported = os.environ.get("HFACTION_CREDENTIALS_EXPIRATION", "").strip()
         if exported:
@@ -190,11 +198,16 @@ class AwsFacade:
             except ValueError:
                 parsed = None
             if parsed is not None:
-                return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+                return CredentialsLifetime(
+                    True, parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
         session = self.clients.session
         credentials = session.get_credentials() if session is not None else None
+        if credentials is None:
+            return CredentialsLifetime(temporary=False)
         expiry = getattr(credentials, "_expiry_time", None)
-        return expiry if isinstance(expiry, datetime) else None
+        if isinstance(expiry, datetime):
+            return CredentialsLifetime(True, expiry)
+        return CredentialsLifetime(temporary=bool(getattr(credentials, "token", None)))
 
     # --- CloudFormation --------------------------------------------------------------
     @_aws_call("CloudFormation DescribeStacks")

@@ -13,7 +13,7 @@ from typing import Any
 
 from hfaction.aws import s3uri
 from hfaction.aws.cost import Cost, render_cost, state_transitions
-from hfaction.aws.facade import AwsFacade, StackInfo, execution_arn
+from hfaction.aws.facade import AwsFacade, CredentialsLifetime, StackInfo, execution_arn
 from hfaction.errors import HfactionError, InvalidOption, RenderFailed, error_from_dict
 from hfaction.project import ProjectFile, check_project_dir, iter_project_files, sha256_file
 from hfaction.project import tree_hash as project_tree_hash
@@ -176,13 +176,16 @@ def check_presign_expiry(seconds: int) -> int:
 
 
 def link_expiry(now: datetime, presign_expiry_s: int,
-                credentials_expire_at: datetime | None) -> datetime:
+                credentials: CredentialsLifetime) -> datetime | None:
     """When a URL presigned now really stops working: its ExpiresIn, or earlier when the
-    credentials that signed it expire first (STS sessions: typically one hour)."""
+    credentials that signed it expire first (STS sessions: typically one hour). None when
+    temporary credentials of unknown lifetime signed it: no honest time can be given."""
     asked = datetime.fromtimestamp(now.timestamp() + presign_expiry_s, UTC)
-    if credentials_expire_at is None:
+    if not credentials.temporary:
         return asked
-    return min(asked, credentials_expire_at.astimezone(UTC))
+    if credentials.expires_at is None:
+        return None
+    return min(asked, credentials.expires_at.astimezone(UTC))
 
 
 def progress(facade: AwsFacade, stack: StackInfo, render_id: str, *,
@@ -247,7 +250,7 @@ def progress(facade: AwsFacade, stack: StackInfo, render_id: str, *,
         result.output_url = facade.presign_get(stack.bucket, key, presign_expiry_s)
         result.output_bytes = int(output.get("bytes") or 0)
         result.url_expires_at = link_expiry(datetime.now(UTC), presign_expiry_s,
-                                            facade.credentials_expiry())
+                                            facade.credentials_lifetime())
         poster_key = output.get("poster_key")
         if isinstance(poster_key, str) and poster_key:
             poster_key = s3uri.check_key(poster_key)

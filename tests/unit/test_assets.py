@@ -114,3 +114,41 @@ def test_remote_fetcher_uses_the_cache_and_follows_css(tmp_path: Path,
     # The font the stylesheet names was frozen too, without a request for it.
     assert set(fetcher.fetched) == {BASE, "https://cdn.example.com/lib/css/fonts/a.woff2"}
     assert fetcher(BASE) is asset
+
+
+def test_non_public_addresses_are_refused_when_the_environment_denies_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Lambda image sets HFACTION_FETCH_PRIVATE=deny: a project URL pointing at
+    loopback (the Runtime API lives on 127.0.0.1:9001) must not be fetched."""
+    import http.server
+    import threading
+
+    from hfaction.assets import RemoteFetcher
+    from hfaction.errors import RemoteAssetFetchFailed
+
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/2018-06-01/runtime/invocation/next"
+    try:
+        monkeypatch.setenv("HFACTION_FETCH_PRIVATE", "deny")
+        with pytest.raises(RemoteAssetFetchFailed, match=r"non-public address 127\.0\.0\.1"):
+            RemoteFetcher(tmp_path / "denied")(url)
+        assert hits == []
+        monkeypatch.setenv("HFACTION_FETCH_PRIVATE", "allow")
+        assert RemoteFetcher(tmp_path / "allowed")(url).size == 2
+        assert len(hits) == 1
+    finally:
+        server.shutdown()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from hfaction.aws.facade import CredentialsLifetime
 from hfaction.aws.renders import MAX_PRESIGN_EXPIRY_S, check_presign_expiry, link_expiry
 from hfaction.aws.s3uri import check_cleanup_prefix, poster_key
 from hfaction.errors import InvalidOption, S3UriNotAllowed
@@ -17,16 +18,51 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 def test_a_link_lives_as_long_as_asked_when_the_credentials_outlive_it() -> None:
-    assert link_expiry(NOW, 600, NOW + timedelta(hours=1)) == NOW + timedelta(seconds=600)
+    session = CredentialsLifetime(True, NOW + timedelta(hours=1))
+    assert link_expiry(NOW, 600, session) == NOW + timedelta(seconds=600)
 
 
 def test_a_link_dies_with_the_session_credentials_that_signed_it() -> None:
     session_end = NOW + timedelta(minutes=50)
-    assert link_expiry(NOW, 7 * 24 * 3600, session_end) == session_end
+    assert link_expiry(NOW, 7 * 24 * 3600, CredentialsLifetime(True, session_end)) == \
+        session_end
 
 
 def test_long_term_keys_leave_the_asked_expiry() -> None:
-    assert link_expiry(NOW, 3600, None) == NOW + timedelta(hours=1)
+    assert link_expiry(NOW, 3600, CredentialsLifetime(False)) == NOW + timedelta(hours=1)
+
+
+def test_temporary_credentials_of_unknown_lifetime_give_no_expiry() -> None:
+    assert link_expiry(NOW, 3600, CredentialsLifetime(True)) is None
+
+
+@pytest.mark.parametrize(("env", "temporary", "known"), [
+    ({"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s"}, False, False),
+    ({"AWS_ACCESS_KEY_ID": "ASIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s",
+      "AWS_SESSION_TOKEN": "t"}, True, False),
+    ({"AWS_ACCESS_KEY_ID": "ASIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s",
+      "AWS_SESSION_TOKEN": "t", "HFACTION_CREDENTIALS_EXPIRATION": "2026-11-27T13:00:00Z"},
+     True, True),
+])
+def test_the_credentials_lifetime_comes_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch, env: dict[str, str], temporary: bool,
+        known: bool) -> None:
+    import boto3
+
+    from hfaction.aws.facade import AwsClients, AwsFacade
+
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "HFACTION_CREDENTIALS_EXPIRATION"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    session = boto3.session.Session(region_name="us-east-1")
+    facade = AwsFacade(AwsClients(s3=None, sfn=None, lambda_=None, cloudformation=None,
+                                  session=session))
+    lifetime = facade.credentials_lifetime()
+    assert lifetime.temporary is temporary
+    assert (lifetime.expires_at is not None) is known
+    if known:
+        assert lifetime.expires_at == datetime(2026, 11, 27, 13, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("seconds", [0, -5, MAX_PRESIGN_EXPIRY_S + 1])

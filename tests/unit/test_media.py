@@ -213,3 +213,14 @@ def test_loop_attribute_is_read(tmp_path: Path) -> None:
     root = ROOT.replace('<audio id="music" ', '<audio id="music" loop ')
     media = _by_src(load_project(_project(tmp_path, root)).media)
     assert media["media/music.mp3"].loop and not media["clips/a.mp4"].loop
+
+
+def test_a_zero_duration_is_a_zero_length_clip_not_the_whole_source(tmp_path: Path) -> None:
+    root = ROOT.replace('data-start="1" data-volume="0.5"',
+                        'data-start="1" data-duration="0" data-volume="0.5"')
+    music = _by_src(load_project(_project(tmp_path, root)).media)["media/music.mp3"]
+    assert music.duration == 0 and music.end == 1
+    audio = AudioInfo(stream=0, channels=2, duration=Fraction(10))
+    assert mix_track(ProbedMedia(music, tmp_path / "m.mp3", audio=audio), 300,
+                     Fraction(30)) is None
+    assert frame_window(music, Fraction(30), 300) == (30, 30)
