@@ -324,3 +324,12 @@ class PolicyFileInvalid(BadInput):
 
 class GithubSubjectInvalid(BadInput):
     code = "GITHUB_SUBJECT_INVALID"
+
+
+# --- HTTP requests that carry a credential (hfaction/github/sameorigin.py) -------------
+
+
+class RedirectRefused(RenderFailed):
+    """A server redirected a request with an Authorization header to another origin."""
+
+    code = "REDIRECT_REFUSED"

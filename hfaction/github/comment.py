@@ -20,6 +20,7 @@ from typing import Any
 
 from hfaction import __version__
 from hfaction.errors import GithubApiFailed, InvalidOption
+from hfaction.github.sameorigin import open_same_origin
 from hfaction.github.summary import (
     RenderReport,
     code,
@@ -100,7 +101,9 @@ Transport = Callable[[urllib.request.Request], tuple[int, dict[str, str], bytes]
 
 
 def _urllib_transport(request: urllib.request.Request) -> tuple[int, dict[str, str], bytes]:
-    with urllib.request.urlopen(request, timeout=30) as response:  # http(s) only: checked
+    # http(s) only (check_target); the token must not follow a redirect to another origin.
+    with open_same_origin(request, 30, hint="check --api-url (GITHUB_API_URL): the token is "
+                                            "only sent to the API's own origin") as response:
         return response.status, dict(response.headers.items()), response.read()
 
 
@@ -136,7 +139,7 @@ class GithubApi:
                                   hint="check --api-url (GITHUB_API_URL)") from None
         try:
             data = json.loads(body) if body.strip() else None
-        except ValueError:
+        except (ValueError, RecursionError):
             raise GithubApiFailed(f"{what} answered {status} with a body that is not "
                                   "JSON") from None
         link = {k.lower(): v for k, v in headers.items()}.get("link", "")
@@ -210,5 +213,6 @@ def upsert_comment(api: GithubApi, repository: str, pull_request: int, key: str,
                         {"body": body})
         action = "created"
     data = call.data if isinstance(call.data, dict) else {}
-    return CommentResult(action, int(data.get("id") or existing or 0),
-                         str(data.get("html_url") or ""))
+    found = data.get("id")
+    found = found if isinstance(found, int) and not isinstance(found, bool) else None
+    return CommentResult(action, found or existing or 0, str(data.get("html_url") or ""))

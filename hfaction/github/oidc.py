@@ -31,6 +31,7 @@ from hfaction.errors import (
     OidcTokenFailed,
     OidcTokenUnavailable,
 )
+from hfaction.github.sameorigin import open_same_origin
 
 DEFAULT_AUDIENCE = "sts.amazonaws.com"
 MAX_ATTEMPTS = 5
@@ -105,7 +106,9 @@ class Opener(Protocol):
 
 
 def _open(request: urllib.request.Request, timeout: float) -> Any:
-    return urllib.request.urlopen(request, timeout=timeout)  # http(s) only: checked
+    # http(s) only (token_request_url); the bearer must not follow a redirect elsewhere.
+    return open_same_origin(request, timeout, hint="the token endpoint answers directly; is "
+                                                   "ACTIONS_ID_TOKEN_REQUEST_URL GitHub's?")
 
 
 def backoff_delay(attempt: int, *, base_s: float = 1.0, cap_s: float = 16.0,
@@ -180,7 +183,7 @@ def fetch_token(env: Mapping[str, str], audience: str = DEFAULT_AUDIENCE, *,
                                                     "the job")
     try:
         value = json.loads(body).get("value")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         value = None
     if not isinstance(value, str) or not value.strip():
         raise OidcTokenFailed(f"the OIDC token endpoint ({host}) answered without a token",

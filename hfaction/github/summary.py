@@ -26,7 +26,13 @@ _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 # Characters kept as they are in a link destination; everything else is percent-encoded
 # (no space, quote, backslash, parenthesis or angle bracket can end the destination).
 _URL_SAFE = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&*+,;=%]")
-_MD_SPECIAL = re.compile(r"([\\`*_\[\](){}#+\-!|~])")
+# Markdown's punctuation, and '$' (GitHub renders $...$ as math).
+_MD_SPECIAL = re.compile(r"([\\`*_\[\](){}#+\-!|~$])")
+# Issue references GitHub links (and announces on the issue) however they are escaped:
+# #12, owner/repo#12, GH-12; matched after Markdown escaping, hence the backslashes.
+_REFERENCE = re.compile(r"(\\#|\bGH\\-)(?=\d)", re.IGNORECASE)
+# Numbers beyond 2**53 are not exact in JSON, and nothing a render reports gets near them.
+_MAX_NUMBER = 2 ** 53
 
 
 # --- escaping ---------------------------------------------------------------------------
@@ -45,11 +51,14 @@ def md(value: Any, limit: int = 300) -> str:
     text = "".join(ch for ch in text if ch.isprintable())
     if len(text) > limit:
         text = text[:limit - 1] + "…"
-    text = (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("'", "&#39;"))
     text = _MD_SPECIAL.sub(r"\\\1", text)
+    # HTML after Markdown, so that no entity's '#' or ';' gets a backslash (which would show
+    # '&#39;' verbatim). Quotes need no entity: without '<' there is no tag to close.
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     # A word joiner breaks what GitHub would turn into links or notifications on its own:
-    # @mentions and bare URLs (escaping does not stop autolinking, which runs on the text).
+    # @mentions, issue references and bare URLs (escaping does not stop autolinking, which
+    # runs on the rendered text).
+    text = _REFERENCE.sub("\\1\u2060", text)
     return (text.replace("@", "@\u2060").replace("://", ":\u2060//")
             .replace("www.", "www\u2060."))
 
@@ -96,9 +105,13 @@ def plain_url(value: Any) -> str:
 
 
 def _number(value: Any) -> float | None:
+    """A JSON number in a sane range, else None (missing): booleans, strings, NaN, infinities
+    and integers too big for a float are not numbers to show."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value) if math.isfinite(value) else None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return float(value) if abs(value) <= _MAX_NUMBER else None
 
 
 def _count(value: Any) -> int | None:
@@ -112,7 +125,17 @@ def _mapping(value: Any) -> dict[str, Any]:
 
 
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    """A non-empty string, with lone surrogates (JSON allows "\\ud800") made '?' so that
+    it can be written out as UTF-8."""
+    if not isinstance(value, str) or not value:
+        return None
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def _parse_int(digits: str) -> int | float:
+    # json.loads refuses integers over 4300 digits with a ValueError; anything longer than
+    # 2**53 is no number to show anyway, so it becomes infinity (missing, in _number).
+    return int(digits) if len(digits) <= 20 else math.inf
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -120,9 +143,10 @@ def parse_time(value: Any) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        # In UTC now: a time near year 1 or 9999 with an offset cannot be converted later.
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -166,18 +190,20 @@ class RenderReport:
         frames, chunks, cost = (_mapping(data.get(name)) for name in ("frames", "chunks",
                                                                         "cost"))
         errors = []
-        for item in data.get("errors") or []:
+        listed = data.get("errors")
+        for item in listed if isinstance(listed, list) else []:
             if isinstance(item, dict):
-                errors.append(RenderError(code=_text(item.get("code")) or "RENDER_FAILED",
-                                          chunk=_count(item.get("chunk")),
-                                          message=str(item.get("message") or "")))
-        fps = data.get("fps")
+                message = item.get("message")
+                errors.append(RenderError(
+                    code=_text(item.get("code")) or "RENDER_FAILED",
+                    chunk=_count(item.get("chunk")),
+                    message=_text(message) or _decimal(_number(message), 6)))
+        fps = _text(data.get("fps")) or _decimal(_number(data.get("fps"))) or None
         return cls(
             render_id=_text(data.get("render_id")) or "unknown",
             status=_text(data.get("status")) or "UNKNOWN",
             duration_s=_number(data.get("duration_s")),
-            fps=str(fps) if isinstance(fps, str | int | float) and not isinstance(fps, bool)
-            else None,
+            fps=fps,
             frames=_count(frames.get("total")),
             chunks=_count(chunks.get("total")),
             elapsed_s=_number(data.get("elapsed_s")),
@@ -221,10 +247,14 @@ def load_result(path: Path) -> tuple[RenderReport, dict[str, Any]]:
         raise InvalidResultFile(f"result file {path} is empty",
                                 hint="the render step wrote nothing; see its log") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_parse_int)
     except json.JSONDecodeError as failure:
         raise InvalidResultFile(f"result file {path} is not JSON ({failure.msg} at line "
                                 f"{failure.lineno})") from None
+    except RecursionError:
+        raise InvalidResultFile(f"result file {path} nests too deeply to be a render result",
+                                hint="write it with 'hfaction lambda render --wait --json > "
+                                     "FILE'") from None
     if not isinstance(data, dict):
         raise InvalidResultFile(f"result file {path} must hold a JSON object")
     return RenderReport.from_dict(data), data
@@ -271,14 +301,17 @@ def expiry_note(report: RenderReport, *, now: datetime, presign_expiry_s: int | 
             return f"The link expired at {_utc(report.url_expires_at)} ({bounded})."
         return (f"The link expires at {_utc(report.url_expires_at)} (in about {_in(left)}; "
                 f"{bounded}).")
-    parts = []
-    if presign_expiry_s:
-        parts.append(f"at most {presign_expiry_s} s after it was signed")
-    if credentials_expire is not None:
-        parts.append(f"no later than {_utc(credentials_expire)}, when the credentials that "
-                     "signed it expire")
-    if not parts:
-        return f"The link's expiry is not known ({bounded})."
+    asked = presign_expiry_s if presign_expiry_s is not None and presign_expiry_s > 0 \
+        else None
+    if credentials_expire is None:
+        # Temporary credentials whose end boto3 cannot know: only the upper bound is known.
+        if asked is None:
+            return f"The link's expiry is not known ({bounded})."
+        return (f"Link expiry not known: at most {asked} seconds, and no longer than the "
+                "credentials that signed it last.")
+    parts = [f"at most {asked} s after it was signed"] if asked is not None else []
+    parts.append(f"no later than {_utc(credentials_expire)}, when the credentials that "
+                 "signed it expire")
     return f"The link works {' and '.join(parts)}."
 
 

@@ -250,3 +250,129 @@ def test_report_without_github_files_prints_the_summary(
     out = capsys.readouterr().out
     assert out.startswith("## ❌ Render `hf-20261127-101500-deadbeef` failed")
     assert re.search(r"^::error", out, re.M) is None
+
+
+# --- md(): what a reader sees is what the text said ------------------------------------------
+
+
+def shown(markdown: str) -> str:
+    """The visible text of rendered Markdown (text runs joined by one space), without the
+    word joiners md() adds."""
+    return " ".join(" ".join(rendered(markdown).text).split()).replace("\u2060", "")
+
+
+def test_quotes_and_apostrophes_render_as_typed() -> None:
+    message = "Can't load 'font.woff2' (\"Inter\", weight 400) & gave up; see #fonts"
+    text = summary.md(message)
+    assert "&#" not in text and "&quot;" not in text
+    assert shown(text) == message
+    assert shown(f"| Error | Message |\n| --- | --- |\n| X | {text} |") == \
+        f"Error Message X {message}"
+
+
+@pytest.mark.parametrize("hostile", [
+    "<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
+    "<!-- hfaction-preview:video-stack -->", "&#39; &amp; &lt;b&gt; &#x3C;script&#x3E;",
+    "[click](javascript:alert(1)) ![x](https://evil.example/x.png) <https://evil.example>",
+    "**bold** _it_ `code` ~~gone~~ \\# \\\\ trailing \\", "a | b || c", "$\\href{x}{y}$ x^2",
+    "# heading ## again", "- item + item * item > quote", "line\nbreak\r\n\n## heading",
+])
+def test_hostile_text_renders_as_inert_text(hostile: str) -> None:
+    text = summary.md(hostile)
+    expected = " ".join(hostile.split())
+    for context in (f"Message: {text}", f"| Error | Message |\n| --- | --- |\n| X | {text} |"):
+        html = rendered(context)
+        assert set(html.tags) <= {"p", "table", "thead", "tbody", "tr", "th", "td"}, context
+        assert html.urls == []
+    assert shown(f"Message: {text}") == f"Message: {expected}"
+
+
+def test_issue_references_do_not_autolink() -> None:
+    """GitHub links #12, owner/repo#12 and GH-12 in rendered text (and posts a cross-reference
+    on that issue): a word joiner after '#' / 'GH-' breaks the pattern, not the reading."""
+    original = "fixes #12, see acme/app#3 and GH-7 (not #fonts, nor issue#)"
+    text = summary.md(original)
+    visible = "".join(rendered(text).text)
+    assert re.search(r"#\d|GH-\d", visible, re.IGNORECASE) is None
+    assert shown(text) == original
+    assert "#fonts" in visible and "issue#" in visible  # only references are touched
+
+
+# --- untrusted numbers and lists in the result file ---------------------------------------------
+
+ZEROS = "0" * 400
+
+
+@pytest.mark.parametrize(("name", "content"), [
+    ("errors-number", '{"render_id": "r", "status": "FAILED", "errors": 5}'),
+    ("errors-string", '{"render_id": "r", "status": "FAILED", "errors": "boom"}'),
+    ("errors-object", '{"render_id": "r", "status": "FAILED", "errors": {"message": "x"}}'),
+    ("error-entries", '{"render_id": "r", "status": "FAILED", "errors": [5, "x", null, '
+                      '{"chunk": 1e300, "code": 7, "message": {"a": [1]}}]}'),
+    ("bytes-1e400", '{"render_id": "r", "status": "SUCCEEDED", "output_bytes": 1' + ZEROS + '}'),
+    ("bytes-5000-digits", '{"render_id": "r", "status": "SUCCEEDED", "output_bytes": 1'
+                          + "0" * 5000 + '}'),
+    ("numbers-out-of-range", '{"render_id": "r", "status": "SUCCEEDED", "duration_s": 1e300, '
+                             '"elapsed_s": -1e300, "fps": 1e300, "frames": {"total": 1e20}, '
+                             '"cost": {"total_usd": 1e400, "billed_ms": -Infinity, '
+                             '"lambda_usd": NaN}}'),
+    ("expiry-out-of-range", '{"render_id": "r", "status": "SUCCEEDED", "output_url": '
+                            '"https://x.example/v.mp4", "url_expires_at": '
+                            '"9999-12-31T23:59:59-23:00"}'),
+    ("lone-surrogate", '{"render_id": "r\\ud800", "status": "FAILED", "errors": '
+                       '[{"code": "X\\udfff", "message": "bad \\ud800 text"}]}'),
+    ("wrong-types", '{"render_id": 7, "status": ["SUCCEEDED"], "frames": [1], "cost": "x"}'),
+    ("too-deep", '{"x": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+])
+def test_malformed_results_are_reported_without_a_traceback(
+        name: str, content: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Exit 0 (reported, what is unusable shown as n/a) or 2 (one error line); an exception
+    escaping main() fails the test."""
+    step_summary, output = _github_files(tmp_path, monkeypatch)
+    result = tmp_path / "result.json"
+    result.write_text(content)
+    code = main(["github", "report", str(result)])
+    captured = capsys.readouterr()
+    if name == "too-deep":
+        assert code == 2
+        errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "nests too deeply" in errors[0]
+        assert not step_summary.exists()
+        return
+    assert code == 0, captured.err
+    text = step_summary.read_text(encoding="utf-8")
+    assert len(runner_parse(output.read_text(encoding="utf-8"))) == 8
+    if name.startswith("bytes"):
+        assert "| Size | n/a |" in text
+    if name == "numbers-out-of-range":
+        for row in ("Duration", "Frame rate", "Frames", "Wall time"):
+            assert f"| {row} | n/a |" in text
+        assert "**Total** | **n/a**" in text and "billed ms" not in text
+        assert "e+" not in text and "inf" not in text.lower()
+    if name.startswith("errors"):
+        assert "no error details" in text
+    if name == "error-entries":  # the one mapping is shown, its unusable fields defaulted
+        assert "| `RENDER_FAILED` | - |" in text and "no error details" not in text
+    if name == "expiry-out-of-range":
+        assert "expires at 9999-12-31" in text or "expiry is not known" in text
+
+
+def test_report_when_the_link_expiry_is_unknown(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Temporary credentials whose expiry boto3 cannot know: the result has url_expires_at
+    null, and the summary gives the upper bound it does know."""
+    step_summary, _output = _github_files(tmp_path, monkeypatch)
+    monkeypatch.delenv("HFACTION_CREDENTIALS_EXPIRATION", raising=False)
+    result = tmp_path / "result.json"
+    result.write_text(json.dumps(load(SUCCEEDED, url_expires_at=None)))
+    assert main(["github", "report", str(result), "--presign-expiry", "3600"]) == 0
+    body = " ".join(" ".join(rendered(step_summary.read_text()).text).split())
+    assert ("Link expiry not known: at most 3600 seconds, and no longer than the credentials "
+            "that signed it last.") in body
+    # Where the credentials' end is known (OIDC exports it), the link's bound is stated.
+    monkeypatch.setenv("HFACTION_CREDENTIALS_EXPIRATION", "2026-11-27T11:00:00Z")
+    assert main(["github", "report", str(result), "--presign-expiry", "3600"]) == 0
+    body = " ".join(" ".join(rendered(step_summary.read_text()).text).split())
+    assert ("The link works at most 3600 s after it was signed and no later than 2026-11-27 "
+            "11:00 UTC, when the credentials that signed it expire.") in body

@@ -223,3 +223,114 @@ def test_missing_token_and_bad_target(github: tuple[FakeGithub, RecordingServer]
     assert main(["github", "comment", str(RESULT), "--repository", "acme/videos",
                  "--pull-request", "7", "--api-url", "http://evil.example"]) == 2
     assert server.requests == []
+
+
+def redirecting(to: str, status: int = 302) -> Callable[[Request], Reply]:
+    """A route that answers every request with a redirect to ``to`` + the same path."""
+    def route(request: Request) -> Reply:
+        return status, {"Location": to + request.path}, b""
+    return route
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_redirect_to_another_origin_is_refused(
+        serve: Callable[..., RecordingServer], capsys: pytest.CaptureFixture[str],
+        status: int) -> None:
+    """The API answers with a redirect to a second local server: the token must not go
+    there (urllib's default handler would re-send the Authorization header)."""
+    elsewhere = serve(lambda request: (200, {"Content-Type": "application/json"}, b"[]"))
+    for target in (elsewhere.url, elsewhere.url.replace("127.0.0.1", "localhost")):
+        api = serve(redirecting(target, status))
+        assert run_comment(api) == 1
+        captured = capsys.readouterr()
+        errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1, captured.err
+        assert errors[0].startswith(f"error: REDIRECT_REFUSED: GET {api.url}/user was "
+                                    f"redirected ({status}) to {target}, another origin")
+        assert "--api-url" in errors[0]
+        assert TOKEN not in captured.out + captured.err and "Traceback" not in captured.err
+        assert len(api.requests) == 1  # the first call failed: nothing more was tried
+    assert elsewhere.requests == []  # neither the token nor anything else got there
+
+
+def test_redirect_within_the_api_is_followed(
+        github: tuple[FakeGithub, RecordingServer]) -> None:
+    """A same-origin redirect (GitHub's for a renamed repository) still works, with the
+    token."""
+    fake, server = github
+    ours = fake.add(BOT, f"{MARKER}\nold preview")
+    listing = "/repos/acme/videos/issues/7/comments"
+    original = server.route
+
+    def moved(request: Request) -> Reply:
+        if (request.method == "GET" and request.path.startswith(listing)
+                and "moved=1" not in request.path):
+            return 301, {"Location": f"{server.url}{request.path}&moved=1"}, b""
+        return original(request)
+
+    server.route = moved
+    assert run_comment(server) == 0
+    gets = [r for r in server.requests if r.method == "GET" and r.path.startswith(listing)]
+    assert [("moved=1" in r.path) for r in gets] == [False, True]
+    assert all(r.headers.get("Authorization") == f"Bearer {TOKEN}" for r in gets)
+    assert [c for c in calls(server) if c[0] != "GET"] == [
+        ("PATCH", f"/repos/acme/videos/issues/comments/{ours}")]
+
+
+@pytest.mark.parametrize("content", [
+    '{"render_id": "r", "status": "FAILED", "errors": 5}',
+    '{"render_id": "r", "status": "SUCCEEDED", "output_bytes": 1' + "0" * 400 + "}",
+    '{"render_id": "r", "status": "FAILED", "errors": [7, {"chunk": "x", "message": 1e999}]}',
+    '{"render_id": "r", "status": "SUCCEEDED", "output_url": "https://x.example/v.mp4", '
+    '"url_expires_at": "0001-01-01T00:00:00+23:00", "elapsed_s": 1e300}',
+])
+def test_malformed_result_still_comments(github: tuple[FakeGithub, RecordingServer],
+                                         tmp_path: Path, content: str) -> None:
+    fake, server = github
+    result = tmp_path / "result.json"
+    result.write_text(content)
+    assert run_comment(server, result=result) == 0  # an exception escaping main() fails
+    body = fake.comments[-1]["body"]
+    assert body.startswith(MARKER) and "`r`" in body
+    assert "e+" not in body and "inf" not in body.lower()
+
+
+def test_too_deep_result_is_one_error_line(github: tuple[FakeGithub, RecordingServer],
+                                           tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    _fake, server = github
+    result = tmp_path / "result.json"
+    result.write_text('{"x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert run_comment(server, result=result) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines()
+              if line.startswith("error:")]
+    assert len(errors) == 1 and "nests too deeply" in errors[0]
+    assert server.requests == []
+
+
+def test_comment_when_the_link_expiry_is_unknown(
+        github: tuple[FakeGithub, RecordingServer], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """url_expires_at null (temporary credentials whose end boto3 cannot know)."""
+    fake, server = github
+    monkeypatch.delenv("HFACTION_CREDENTIALS_EXPIRATION", raising=False)
+    result = tmp_path / "result.json"
+    result.write_text(json.dumps(dict(json.loads(RESULT.read_text()), url_expires_at=None)))
+    assert run_comment(server, "--presign-expiry", "900", result=result) == 0
+    html = MarkdownIt("commonmark", {"html": True}).enable("table").render(
+        fake.comments[-1]["body"])
+    assert ("Link expiry not known: at most 900 seconds, and no longer than the credentials "
+            "that signed it last.") in html
+
+
+def test_apostrophes_and_references_in_the_title(
+        github: tuple[FakeGithub, RecordingServer]) -> None:
+    fake, server = github
+    assert run_comment(server, "--title", "Don't break 'intro' (fixes #12, acme/app#3)") == 0
+    html = MarkdownIt("commonmark", {"html": True}).enable("table").render(
+        fake.comments[-1]["body"])
+    heading = re.search(r"<h3>(.*)</h3>", html)
+    assert heading is not None
+    text = heading.group(1).replace("\u2060", "").replace("&quot;", '"')
+    assert text == "🎬 Preview: Don't break 'intro' (fixes #12, acme/app#3)"
+    assert re.search(r"#\d", heading.group(1)) is None  # no issue reference for GitHub

@@ -20,7 +20,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from hfaction.errors import OidcTokenFailed
+from hfaction.errors import OidcTokenFailed, RedirectRefused
 from hfaction.github.oidc import fetch_token
 from tests.integration.github.conftest import RecordingServer, Reply, Request
 from tests.unit.test_github_workflow import runner_parse
@@ -110,16 +110,21 @@ def test_token_endpoint_refusal_is_not_retried(serve: Callable[..., RecordingSer
 # --- the whole command, as a process -------------------------------------------------------
 
 
-def run_oidc(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def run_oidc(env: dict[str, str], *args: str, merged: bool = False
+             ) -> subprocess.CompletedProcess[str]:
+    """The command as a process. ``merged``: stderr goes into stdout, unbuffered, so the
+    runner's order of both streams (one log, as GitHub shows it) is kept in ``stdout``."""
     base = {key: value for key, value in os.environ.items()
             if not key.startswith(("AWS_", "GITHUB_", "ACTIONS_"))}
     base.update({"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
                  "GITHUB_ACTIONS": "true", "GITHUB_RUN_ID": "4242",
-                 "GITHUB_REPOSITORY": "acme/videos"})
+                 "GITHUB_REPOSITORY": "acme/videos", "PYTHONUNBUFFERED": "1"})
     base.update(env)
     return subprocess.run([sys.executable, "-m", "hfaction", "github", "oidc",
                            "--role-to-assume", ROLE, *args],
-                          env=base, capture_output=True, text=True, timeout=120)
+                          env=base, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT if merged else subprocess.PIPE,
+                          text=True, timeout=120)
 
 
 def assert_masked_only(output: str, values: list[str]) -> None:
@@ -133,6 +138,17 @@ def assert_masked_only(output: str, values: list[str]) -> None:
         assert f"::add-mask::{value}" in output.splitlines()
 
 
+def assert_masked_first(log: str, values: list[str]) -> None:
+    """In the one log of stdout and stderr together: each secret's ``::add-mask::`` line
+    comes before any line that is not a mask (a secret printed earlier, on either stream,
+    would reach the log in clear)."""
+    assert_masked_only(log, values)
+    lines = log.splitlines()
+    masks = [i for i, line in enumerate(lines) if line.startswith("::add-mask::")]
+    others = [i for i, line in enumerate(lines) if not line.startswith("::add-mask::")]
+    assert masks and (not others or max(masks) < min(others)), log
+
+
 def test_oidc_exports_working_credentials_and_prints_no_secret(
         serve: Callable[..., RecordingServer], moto_url: str, tmp_path: Path) -> None:
     token, bearer = fake_jwt(), secrets.token_hex(16)
@@ -142,8 +158,8 @@ def test_oidc_exports_working_credentials_and_prints_no_secret(
     done = run_oidc({"ACTIONS_ID_TOKEN_REQUEST_URL": f"{token_server.url}/t?api-version=2.0",
                      "ACTIONS_ID_TOKEN_REQUEST_TOKEN": bearer, "GITHUB_ENV": str(env_file),
                      "AWS_ENDPOINT_URL": moto_url},
-                    "--region", "eu-west-1", "--duration-seconds", "900")
-    assert done.returncode == 0, done.stderr
+                    "--region", "eu-west-1", "--duration-seconds", "900", merged=True)
+    assert done.returncode == 0, done.stdout
     exported = runner_parse(env_file.read_text())
     assert exported["EARLIER"] == "value"
     assert exported["AWS_REGION"] == exported["AWS_DEFAULT_REGION"] == "eu-west-1"
@@ -160,15 +176,11 @@ def test_oidc_exports_working_credentials_and_prints_no_secret(
     assert 800 < (expires - datetime.now(UTC)).total_seconds() <= 900
     assert identity["Arn"] in done.stdout  # the role is no secret: it is reported
 
-    lines = done.stdout.splitlines()
-    assert lines[0] == f"::add-mask::{token}"  # masked before anything else is printed
-    assert_masked_only(done.stdout + done.stderr, [token, exported["AWS_SECRET_ACCESS_KEY"],
-                                                   exported["AWS_SESSION_TOKEN"],
-                                                   exported["AWS_ACCESS_KEY_ID"]])
-    assert not any(bearer in line for line in (done.stdout + done.stderr).splitlines())
-    masks = [i for i, line in enumerate(lines) if line.startswith("::add-mask::")]
-    others = [i for i, line in enumerate(lines) if not line.startswith("::add-mask::")]
-    assert max(masks) < min(others)
+    log = done.stdout  # stdout and stderr, in the order they were written
+    assert log.splitlines()[0] == f"::add-mask::{token}"  # masked before anything else
+    assert_masked_first(log, [token, exported["AWS_SECRET_ACCESS_KEY"],
+                              exported["AWS_SESSION_TOKEN"], exported["AWS_ACCESS_KEY_ID"]])
+    assert bearer not in log
 
 
 def test_missing_token_variables_give_the_permissions_hint(tmp_path: Path) -> None:
@@ -216,6 +228,72 @@ def test_sts_refusal_is_one_clear_line(serve: Callable[..., RecordingServer], tm
     assert "Traceback" not in done.stderr
     assert_masked_only(done.stdout + done.stderr, [token])
     assert not env_file.exists() or "AWS_" not in env_file.read_text()
+    # In the one log, the token's mask also comes before the error (on stderr) that follows.
+    merged = run_oidc({"ACTIONS_ID_TOKEN_REQUEST_URL": f"{token_server.url}/t",
+                       "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "bearer", "GITHUB_ENV": str(env_file),
+                       "AWS_ENDPOINT_URL": sts.url, "AWS_REGION": "us-east-1"}, merged=True)
+    assert merged.returncode == 2 and "error: ASSUME_ROLE_REFUSED" in merged.stdout
+    assert_masked_first(merged.stdout, [token])
     # Under Actions the failure is also an annotation, titled with its code.
     assert any(line.startswith("::error title=ASSUME_ROLE_REFUSED::")
                for line in done.stderr.splitlines())
+
+
+# --- redirects: the bearer stays with the token endpoint ------------------------------------
+
+
+def test_token_endpoint_redirect_elsewhere_is_refused(
+        serve: Callable[..., RecordingServer]) -> None:
+    """The token endpoint answers 302 to a second local server: the request (and its
+    bearer) never reaches it, and the refusal is not retried."""
+    elsewhere = serve(token_route(fake_jwt()))
+    endpoint = serve(lambda request: (302, {"Location": f"{elsewhere.url}/stolen"}, b""))
+    delays: list[float] = []
+    env = {"ACTIONS_ID_TOKEN_REQUEST_URL": f"{endpoint.url}/t?api-version=2.0",
+           "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "bearer-secret"}
+    with pytest.raises(RedirectRefused) as refused:
+        fetch_token(env, sleep=delays.append)
+    assert elsewhere.requests == [] and len(endpoint.requests) == 1 and delays == []
+    assert str(refused.value).startswith(
+        f"REDIRECT_REFUSED: GET {endpoint.url}/t was redirected (302) to {elsewhere.url}, "
+        "another origin")
+    assert "bearer-secret" not in str(refused.value)
+
+
+def test_token_endpoint_redirect_within_its_origin_is_followed(
+        serve: Callable[..., RecordingServer]) -> None:
+    token = fake_jwt()
+    answer = token_route(token)
+
+    def route(request: Request) -> Reply:
+        if request.path.startswith("/old"):
+            return 307, {"Location": request.path[len("/old"):]}, b""  # relative, same origin
+        return answer(request)
+
+    endpoint = serve(route)
+    env = {"ACTIONS_ID_TOKEN_REQUEST_URL": f"{endpoint.url}/old/t",
+           "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "bearer-secret"}
+    assert fetch_token(env, sleep=lambda seconds: None) == token
+    assert [r.path.split("?")[0] for r in endpoint.requests] == ["/old/t", "/t"]
+    assert endpoint.requests[1].headers["Authorization"] == "bearer bearer-secret"
+
+
+def test_oidc_command_refuses_a_redirect_in_one_line(
+        serve: Callable[..., RecordingServer], tmp_path: Path) -> None:
+    elsewhere = serve(token_route(fake_jwt()))
+    target = elsewhere.url.replace("127.0.0.1", "localhost")  # another host name, too
+    endpoint = serve(lambda request: (302, {"Location": f"{target}/stolen"}, b""))
+    bearer = secrets.token_hex(16)
+    env_file = tmp_path / "github_env"
+    done = run_oidc({"ACTIONS_ID_TOKEN_REQUEST_URL": f"{endpoint.url}/t",
+                     "ACTIONS_ID_TOKEN_REQUEST_TOKEN": bearer, "GITHUB_ENV": str(env_file),
+                     "AWS_REGION": "eu-west-1"})
+    assert done.returncode == 1
+    assert elsewhere.requests == []
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, done.stderr
+    assert errors[0].startswith(f"error: REDIRECT_REFUSED: GET {endpoint.url}/t was "
+                                f"redirected (302) to {target}")
+    assert "Traceback" not in done.stderr
+    assert bearer not in done.stdout + done.stderr
+    assert not env_file.exists()
