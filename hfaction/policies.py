@@ -16,6 +16,16 @@ What is required comes from three sources, never from a guess:
 
 tests/integration/aws/test_policy_coverage.py records every call a moto run of deploy and
 render makes and checks that the printed policy allows each one.
+
+What the deploy part grants is powerful, by nature: CloudFormation creates the stack's
+roles with the deployer's credentials, so the policy allows creating, changing and deleting
+any role named ``role/STACK-*`` (STACK the stack name) and attaching or writing any policy
+to it. It has no ``iam:PermissionsBoundary`` condition (template.yaml sets no boundary on
+its roles, so one would refuse the deploy): whoever holds the deploy part can make a
+``STACK-*`` role with any permissions in the account. ``iam:PassRole`` is narrower: only
+those roles, and only to Lambda and Step Functions (``iam:PassedToService``). Give the
+deploy part to deploy jobs only; a render-only job needs ``--part render``, which has no
+IAM action.
 """
 
 from __future__ import annotations
@@ -63,7 +73,7 @@ class StackScope:
         """The ARN patterns of one kind of resource (see :data:`RESOURCE_KINDS`)."""
         p, r = self.partition, self.region or ANY_REGION
         a, s = self.account or ANY_ACCOUNT, self.stack_name
-        bucket = f"arn:{p}:s3:::{s}-{a}-{r}"  # ProjectName-AccountId-Region
+        bucket = self._bucket()
         log_groups = [f"/aws/lambda/{s}-render", f"/aws/vendedlogs/states/{s}-render"]
         arns = {
             "stack": [f"arn:{p}:cloudformation:{r}:{a}:stack/{s}/*"],
@@ -88,6 +98,25 @@ class StackScope:
             "any": ["*"],
         }
         return arns[kind]
+
+    def _bucket(self) -> str:
+        p, r = self.partition, self.region or ANY_REGION
+        a, s = self.account or ANY_ACCOUNT, self.stack_name
+        return f"arn:{p}:s3:::{s}-{a}-{r}"  # ProjectName-AccountId-Region
+
+    def in_use(self, kind: str) -> list[str]:
+        """Where hfaction itself keeps resources of a kind, when the policy must still
+        allow the whole kind: a Deny there breaks deploying or rendering, even on part.
+
+        Objects: ``--output-key`` and ``lambda cleanup --prefix`` take any key, so the
+        policy allows ``BUCKET/*``; sites, intermediates and renders live under these
+        prefixes (hfaction/aws/s3uri.py)."""
+        if kind != "objects":
+            return []
+        from hfaction.aws.s3uri import RENDERS_PREFIX, SITES_PREFIX, WORK_PREFIX
+
+        return [f"{self._bucket()}/{prefix}*"
+                for prefix in (SITES_PREFIX, WORK_PREFIX, RENDERS_PREFIX)]
 
 
 RESOURCE_KINDS = ("stack", "changeset", "sam_transform", "bucket", "objects", "function",
@@ -119,6 +148,9 @@ class Need:
 
     def resources(self, scope: StackScope) -> list[str]:
         return [arn for kind in self.kinds for arn in scope.resource(kind)]
+
+    def in_use(self, scope: StackScope) -> list[str]:
+        return [arn for kind in self.kinds for arn in scope.in_use(kind)]
 
 
 def _needs(group: str, why: str, kinds: Sequence[str], actions: Iterable[str]) -> list[Need]:
@@ -529,8 +561,33 @@ def _glob(pattern: str, ignore_case: bool = False) -> re.Pattern[str]:
 
 
 def action_matches(pattern: str, action: str) -> bool:
-    """IAM action matching: wildcards, case-insensitive (``s3:*``, ``states:Describe*``)."""
-    return bool(_glob(pattern, ignore_case=True).match(action))
+    """IAM action matching: wildcards, case-insensitive (``s3:*``, ``states:Describe*``).
+    On the pattern's automaton (:func:`_glob_includes`): a regular expression made of a
+    hostile policy's ``*a*a*a...`` backtracks for minutes."""
+    return _matches(pattern.lower(), action.lower())
+
+
+def _matches(pattern: str, text: str) -> bool:
+    """Does the glob match this plain text? Greedy, going back only to the last ``*``
+    seen (what an earlier one would take, the last can): at most len(pattern) * len(text)
+    steps."""
+    p = t = 0
+    star, resume = -1, 0
+    while t < len(text):
+        token = pattern[p] if p < len(pattern) else None
+        if token == "*":
+            star, resume = p, t
+            p += 1
+        elif token is not None and (token == "?" or token == text[t]):
+            p, t = p + 1, t + 1
+        elif star >= 0:  # the last "*" takes one more character
+            resume += 1
+            p, t = star + 1, resume
+        else:
+            return False
+    while p < len(pattern) and pattern[p] == "*":
+        p += 1
+    return p == len(pattern)
 
 
 _ACCOUNT_IN = re.compile(r"\d{12}")
@@ -547,18 +604,109 @@ def _instances(needed: str, pattern: str) -> list[str]:
             for account in accounts for region in regions]
 
 
+# Resource patterns are globs over ``*`` (any run of characters, maybe none) and ``?`` (one
+# character), so deciding whether one covers or meets another is a question about two
+# regular languages, answered on their automata: a regular expression of one matched
+# against the other's text takes the other's wildcards literally.
+# A pattern state is the set of positions in the pattern reached so far.
+_FRESH = None  # a character no pattern names: only "?" and "*" match it
+_MAX_STATES = 100_000  # a hostile file cannot make the check run for ever
+
+
+def _closure(pattern: str, positions: Iterable[int]) -> frozenset[int]:
+    """The positions, each ``*`` also skipped; positions before the last ``*`` reached
+    dropped (from that ``*`` every word they would accept is accepted too)."""
+    reached = set(positions)
+    for index in sorted(reached):
+        while index < len(pattern) and pattern[index] == "*":
+            index += 1
+            reached.add(index)
+    stars = [index for index in reached if index < len(pattern) and pattern[index] == "*"]
+    floor = max(stars, default=0)
+    return frozenset(index for index in reached if index >= floor)
+
+
+def _step(pattern: str, state: frozenset[int], char: str | None) -> frozenset[int]:
+    after = set()
+    for index in state:
+        if index == len(pattern):
+            continue
+        token = pattern[index]
+        if token == "*":
+            after.add(index)
+        elif token == "?" or token == char:
+            after.add(index + 1)
+    return _closure(pattern, after)
+
+
+def _glob_includes(pattern: str, needed: str) -> bool:
+    """Does the glob ``pattern`` match every string the glob ``needed`` matches?
+
+    The needed glob's ``?`` and ``*`` are walked with a character the pattern does not
+    name (if the pattern matches a string with it there, it matches every string with any
+    character there); a ``*`` takes every length, until the pattern's state repeats."""
+    start = _closure(pattern, {0})
+    todo = [(0, start)]
+    seen: set[tuple[int, frozenset[int]]] = set()
+    while todo:
+        position, state = todo.pop()
+        if (position, state) in seen:
+            continue
+        seen.add((position, state))
+        if not state or len(seen) > _MAX_STATES:
+            return False  # some string of the needed glob is not matched (or: too costly)
+        if position == len(needed):
+            if len(pattern) not in state:
+                return False
+            continue
+        token = needed[position]
+        if token == "*":
+            lengths: set[frozenset[int]] = set()
+            while state not in lengths:
+                lengths.add(state)
+                todo.append((position + 1, state))
+                state = _step(pattern, state, _FRESH)
+        else:
+            todo.append((position + 1, _step(pattern, state, _FRESH if token == "?" else token)))
+    return True
+
+
+def _glob_intersects(left: str, right: str) -> bool:
+    """Is there a string both globs match? (Both walked together: a memoized search over
+    pairs of positions.)"""
+    todo = [(0, 0)]
+    seen: set[tuple[int, int]] = set()
+    while todo:
+        i, j = todo.pop()
+        if (i, j) in seen:
+            continue
+        seen.add((i, j))
+        a = left[i] if i < len(left) else None
+        b = right[j] if j < len(right) else None
+        if a is None and b is None:
+            return True
+        if a == "*":
+            todo.append((i + 1, j))
+        if b == "*":
+            todo.append((i, j + 1))
+        # One character for both; both "*" taking it is never needed (drop it from the
+        # string and both still match).
+        if a is not None and b is not None and not (a == "*" and b == "*") and \
+                (a in "*?" or b in "*?" or a == b):
+            todo.append((i if a == "*" else i + 1, j if b == "*" else j + 1))
+    return False
+
+
 def resource_covers(pattern: str, needed: str) -> bool:
     """Does the policy's resource pattern match every resource the needed pattern names?
-    (The needed pattern's own ``*`` is taken literally: ``bucket/*`` is covered by
-    ``bucket/*`` or ``bucket*``, not by ``bucket/sites/*``.)"""
-    return any(_glob(pattern).match(instance) for instance in _instances(needed, pattern))
+    (``bucket/*`` is covered by ``bucket/*``, ``bucket*`` or ``*``; not by
+    ``bucket/sites/*`` nor by ``bucket/?``, whose ``?`` is one character.)"""
+    return any(_glob_includes(pattern, instance) for instance in _instances(needed, pattern))
 
 
 def resource_overlaps(pattern: str, needed: str) -> bool:
     """Does the policy's resource pattern match some of the needed resources?"""
-    if resource_covers(pattern, needed):
-        return True
-    return any(_glob(instance).match(pattern) for instance in _instances(needed, pattern))
+    return any(_glob_intersects(pattern, instance) for instance in _instances(needed, pattern))
 
 
 @dataclass(frozen=True)
@@ -670,12 +818,16 @@ class Verdict:
 _RANK = {"allowed": 0, "conditional": 1, "missing": 2, "denied": 3}
 
 
-def decide(statements: Sequence[Statement], action: str, needed: str) -> Verdict:
+def decide(statements: Sequence[Statement], action: str, needed: str, *,
+           any_part: bool = False) -> Verdict:
     """IAM's decision for one action on one needed resource pattern: an explicit Deny wins,
     else an Allow, else the implicit deny. Conditions are not evaluated: an Allow that
-    has one counts as "conditional", a Deny that has one is reported, not applied."""
+    has one counts as "conditional", a Deny that has one is reported, not applied.
+    A Deny on part of the resources is reported, or (``any_part``: resources hfaction
+    uses, see :meth:`StackScope.in_use`) denies the action."""
     verdict = Verdict(action, [needed], "", "", "missing")
     allows: list[Statement] = []
+    partial_allows: list[Statement] = []
     for statement in statements:
         if not statement.applies_to_action(action):
             continue
@@ -686,15 +838,19 @@ def decide(statements: Sequence[Statement], action: str, needed: str) -> Verdict
             if statement.condition:
                 verdict.notes.append(f"{statement.where} denies it under a Condition "
                                      "(not evaluated)")
-            elif reach == "part":
-                verdict.notes.append(f"{statement.where} denies it on part of {needed}")
+            elif reach == "part" and not any_part:
+                verdict.notes.append(f"{statement.where} denies it on part of "
+                                     f"{_printed(needed)}")
             else:
                 verdict.status = "denied"
                 verdict.allowed_by = []
-                verdict.notes.append(f"explicitly denied by {statement.where}")
+                verdict.notes.append(f"explicitly denied on {_printed(needed)} by "
+                                     f"{statement.where}")
                 return verdict
         elif reach == "all":
             allows.append(statement)
+        else:
+            partial_allows.append(statement)
     unconditional = [statement for statement in allows if not statement.condition]
     if unconditional:
         verdict.status = "allowed"
@@ -703,6 +859,9 @@ def decide(statements: Sequence[Statement], action: str, needed: str) -> Verdict
         verdict.status = "conditional"
         verdict.allowed_by = [statement.where for statement in allows]
         verdict.notes.append("allowed only under a Condition (not evaluated)")
+    else:
+        verdict.notes += [f"{statement.where} allows it on part of {_printed(needed)} only"
+                          for statement in partial_allows]
     return verdict
 
 
@@ -712,19 +871,30 @@ def evaluate(statements: Sequence[Statement], needs: Sequence[Need],
     resources."""
     merged: dict[str, Need] = {}
     resources: dict[str, list[str]] = {}
+    in_use: dict[str, list[str]] = {}
     for need in needs:
         merged.setdefault(need.action, need)
         for arn in need.resources(scope):
             if arn not in resources.setdefault(need.action, []):
                 resources[need.action].append(arn)
+        for arn in need.in_use(scope):
+            if arn not in in_use.setdefault(need.action, []):
+                in_use[need.action].append(arn)
     verdicts = []
     for action, need in merged.items():
         parts = [decide(statements, action, arn) for arn in resources[action]]
+        # A Deny on any part of what hfaction uses fails, whatever the Allows say.
+        parts += [part for part in (decide(statements, action, arn, any_part=True)
+                                    for arn in in_use.get(action, ()))
+                  if part.status == "denied"]
         worst = max(parts, key=lambda part: _RANK[part.status])
         verdict = Verdict(action, [_printed(arn) for arn in resources[action]], need.group,
                           need.why, worst.status)
         verdict.allowed_by = sorted({where for part in parts for where in part.allowed_by})
         verdict.notes = sorted({note for part in parts for note in part.notes})
+        if worst.status == "denied":  # the reason it fails; the rest would bury it
+            verdict.notes = [note for note in verdict.notes
+                             if note.startswith("explicitly denied")]
         if worst.status in ("missing", "conditional"):
             uncovered = [_printed(part.resources[0]) for part in parts
                          if part.status == worst.status]

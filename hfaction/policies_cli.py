@@ -46,6 +46,11 @@ def user(stack_name: StackOpt = "hfaction", region: RegionOpt = None,
          account: AccountOpt = None, part: PartOpt = "all", json_: JsonOpt = True) -> None:
     """Print the least-privilege identity policy for deploying and rendering.
 
+    The deploy part is powerful: CloudFormation creates the stack's roles with it, so it
+    may create, change and delete any role named role/STACK-* and attach any policy to it
+    (no iam:PermissionsBoundary condition; iam:PassRole only to Lambda and Step
+    Functions). Give it to deploy jobs only; render jobs need --part render.
+
     Example: hfaction policies user --region us-east-1 --account 123456789012 > policy.json
     """
     from hfaction.policies import user_policy

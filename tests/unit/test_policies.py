@@ -26,6 +26,7 @@ from hfaction.policies import (
     policy_size,
     required,
     resource_covers,
+    resource_overlaps,
     validate_document,
 )
 
@@ -229,13 +230,114 @@ def test_explicit_deny_overrides_allow(
     assert code == 0 and result["missing"] == []
     assert any("under a Condition" in note for item in result["notes"]
                for note in item["notes"])
-    # A Deny on part of the objects is reported; it does not remove the action.
+    # A Deny on a prefix hfaction keeps objects under (sites/, work/, renders/) breaks
+    # uploads, renders or downloads: the action is denied, naming the prefix.
     partial = copy.deepcopy(policy)
     partial["Statement"].append({"Effect": "Deny", "Action": "s3:PutObject",
                                  "Resource": f"{BUCKET}/sites/*"})
+    code, out, _ = validate(capsys, tmp_path, partial)
+    assert code == 1 and "s3:PutObject" in out and f"{BUCKET}/sites/*" in out
     code, result = report(capsys, tmp_path, partial)
+    assert code == 1 and missing_actions(result) == {"s3:PutObject"}
+    assert result["missing"][0]["status"] == "denied"
+    assert any(f"{BUCKET}/sites/*" in note for note in result["missing"][0]["notes"])
+    # A Deny on keys hfaction does not use (unless told to) is reported, not a failure.
+    elsewhere = copy.deepcopy(policy)
+    elsewhere["Statement"].append({"Effect": "Deny", "Action": "s3:PutObject",
+                                   "Resource": f"{BUCKET}/private/*"})
+    code, result = report(capsys, tmp_path, elsewhere)
     assert code == 0 and any("on part of" in note for item in result["notes"]
                              for note in item["notes"])
+
+
+def test_a_deny_whose_wildcards_intersect_the_needed_objects_fails(
+        policy: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # Neither "video-*/renders/*" nor "video-ACCOUNT-REGION/*" matches the other as a
+    # string, but both name video-ACCOUNT-REGION/renders/x.
+    denied = copy.deepcopy(policy)
+    denied["Statement"].append({"Sid": "NoOutputs", "Effect": "Deny",
+                                "Action": ["s3:PutObject", "s3:GetObject"],
+                                "Resource": "arn:aws:s3:::video-*/renders/*"})
+    code, out, _ = validate(capsys, tmp_path, denied)
+    assert code == 1 and f"{BUCKET}/renders/*" in out and "NoOutputs" in out
+    code, result = report(capsys, tmp_path, denied)
+    assert code == 1 and missing_actions(result) == {"s3:PutObject", "s3:GetObject"}
+    assert {item["status"] for item in result["missing"]} == {"denied"}
+    # Under a Condition the same Deny is reported, not applied.
+    denied["Statement"][-1]["Condition"] = {"Bool": {"aws:SecureTransport": "false"}}
+    code, result = report(capsys, tmp_path, denied)
+    assert code == 0 and any("under a Condition" in note for item in result["notes"]
+                             if item["action"] == "s3:GetObject" for note in item["notes"])
+    # An Allow on everything but those objects does not allow the bucket's objects.
+    not_resource = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "*", "NotResource": "arn:aws:s3:::video-*/renders/*"}]}
+    code, result = report(capsys, tmp_path, not_resource)
+    assert code == 1 and {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"} == \
+        {action for action in missing_actions(result) if action.endswith("Object")}
+    assert "states:StartExecution" not in missing_actions(result)
+
+
+def test_a_question_mark_matches_one_character_not_a_whole_wildcard(
+        policy: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # The printed policy with every trailing "/*" and ":*" made "/?" and ":?".
+    edited = copy.deepcopy(policy)
+    for statement in edited["Statement"]:
+        arns = statement["Resource"]
+        arns = [arns] if isinstance(arns, str) else arns
+        statement["Resource"] = [arn[:-1] + "?" if arn.endswith(("/*", ":*")) else arn
+                                 for arn in arns]
+    code, result = report(capsys, tmp_path, edited)
+    missing = missing_actions(result)
+    assert code == 1
+    assert {"s3:GetObject", "s3:PutObject", "cloudformation:CreateChangeSet",
+            "states:DescribeExecution", "logs:CreateLogGroup"} <= missing
+    assert "states:StartExecution" not in missing  # its ARN has no wildcard
+    objects = f"{BUCKET}/*"
+    assert not resource_covers(f"{BUCKET}/?", objects)
+    assert not resource_covers(f"{BUCKET}/??????????", objects)
+    for pattern in (objects, f"{BUCKET}*", "*", "arn:aws:s3:::*/*", f"{BUCKET}/**",
+                    "arn:aws:s3:::video-????????????-eu-west-1/*"):
+        assert resource_covers(pattern, objects), pattern
+    changesets = "arn:aws:cloudformation:eu-west-1:111122223333:changeSet/samcli-deploy*/*"
+    assert resource_covers(changesets, changesets)
+    assert resource_covers("arn:aws:cloudformation:eu-west-1:111122223333:changeSet/*",
+                           changesets)
+    assert not resource_covers(changesets.replace("deploy*", "deploy?*"), changesets)
+    assert not resource_covers(changesets.replace("*/*", "*/?"), changesets)
+    # A "?" the needed pattern has is any one character, in the pattern as well.
+    assert resource_covers("a*", "a?") and resource_covers("a?c", "a?c")
+    assert not resource_covers("abc", "a?c") and not resource_covers("a?", "a*")
+
+
+@pytest.mark.parametrize(("left", "right", "expected"), [
+    ("arn:aws:s3:::video-*/renders/*", f"{BUCKET}/*", True),
+    (f"{BUCKET}/*", "arn:aws:s3:::video-*/renders/*", True),
+    ("*a", "b*", True),
+    ("a*", "b*", False),
+    ("a?c", "*b*", True),
+    ("a?c", "*d*", True),
+    ("a?c", "*dd*", False),
+    ("?", "", False),
+    ("*x*", "*y*", True),
+    ("*x", "*y", False),
+    ("arn:aws:s3:::other-*/*", f"{BUCKET}/*", False),
+    (f"{BUCKET}/sites/*", f"{BUCKET}/work/*", False),
+    (f"{BUCKET}/??", f"{BUCKET}/*", True),
+])
+def test_resource_overlaps_is_a_real_intersection(left: str, right: str,
+                                                  expected: bool) -> None:
+    assert resource_overlaps(left, right) is expected
+
+
+def test_the_user_policy_help_says_the_role_management_is_powerful(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import hfaction.policies
+
+    code, out, _ = run(capsys, "policies", "user", "--help")
+    assert code == 0
+    text = " ".join(out.replace("│", " ").split())
+    assert "role/STACK-*" in text and "iam:PermissionsBoundary" in text
+    assert hfaction.policies.__doc__ and "iam:PermissionsBoundary" in hfaction.policies.__doc__
 
 
 def test_not_action_allow_grants_everything_else_and_is_flagged(
@@ -401,3 +503,17 @@ def test_hostile_repository_ref_or_environment_is_refused(
 def test_bad_scope_is_refused(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     code, out, err = run(capsys, "policies", "user", *argv)
     assert code == 2 and out == "" and "INVALID_OPTION" in err
+
+
+def test_a_hostile_wildcard_is_matched_without_backtracking(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # A backtracking (regular expression) matcher takes minutes on these: a regression
+    # shows as this test hanging, not as a timing assertion (speed lives in benchmarks).
+    hostile = "s3:" + "*a" * 12 + "b"
+    assert not action_matches(hostile, "s3:" + "a" * 30)
+    assert action_matches(hostile, "s3:" + "a" * 30 + "b")
+    assert not resource_covers("*a" * 12 + "b", "a" * 30)
+    document = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": hostile, "Resource": "*" + "a*" * 12 + "?" * 50}]}
+    code, result = report(capsys, tmp_path, document)
+    assert code == 1 and "states:StartExecution" in missing_actions(result)

@@ -25,7 +25,14 @@ from typing import Any
 import pytest
 
 from hfaction.cli import main
-from hfaction.policies import StackScope, decide, evaluate, parse_statements, required
+from hfaction.policies import (
+    StackScope,
+    decide,
+    evaluate,
+    parse_statements,
+    required,
+    resource_covers,
+)
 from tests.conftest import FIXTURES
 from tests.integration.aws.moto_stack import (
     ACCOUNT,
@@ -111,6 +118,19 @@ def test_the_printed_policy_allows_every_call_of_a_deploy_and_a_render(
         if call.resource and call.resource != "*":
             verdict = decide(statements, call.action, call.resource)
             assert verdict.status == "allowed", (call, verdict)
+
+    # The object keys hfaction used all lie under the prefixes the check protects from a
+    # Deny (StackScope.in_use): a real render, its site upload, progress and cleanup.
+    bucket = scope.resource("bucket")[0]
+    # (DeleteObjects is recorded as BUCKET/*: its keys are in the body.)
+    keys = [call.resource for call in calls
+            if call.resource.startswith(f"{bucket}/") and "*" not in call.resource]
+    prefixes = scope.in_use("objects")
+    assert len(prefixes) == 3 and keys
+    assert {"sites", "work", "renders"} <= {key[len(bucket) + 1:].split("/")[0] for key in keys}
+    elsewhere = [key for key in keys if not any(resource_covers(prefix, key)
+                                                for prefix in prefixes)]
+    assert not elsewhere, elsewhere
 
     # A policy for another stack allows none of this stack's S3 calls.
     other = parse_statements(printed_policy(capsys, "--stack-name", "other", "--region", REGION,
