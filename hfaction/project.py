@@ -13,7 +13,10 @@ from hfaction.errors import ProjectNotFound, UnsafePath
 
 # Top-level names that are never part of a project (../shared/COMPOSITION.md).
 SKIPPED_TOP_LEVEL = frozenset(
-    {"node_modules", ".git", ".cache", "output", "failures", "dist", ".next", ".turbo"}
+    {"node_modules", ".git", ".cache", "output", "failures", "dist", ".next", ".turbo",
+     # The GitHub Action's own checkout and virtualenv when the project is the workspace
+     # root (`project: .`): never part of the video.
+     ".hfaction-action", ".hfaction-venv"}
 )
 
 

@@ -30,9 +30,9 @@ def listed(project: Path, **kwargs: Path) -> list[str]:
             for path in iter_project_files(project, **kwargs)]
 
 
-def test_skip_list_is_the_contracts() -> None:
+def test_skip_list_is_the_contracts_plus_the_actions_own_folders() -> None:
     assert frozenset({"node_modules", ".git", ".cache", "output", "failures", "dist", ".next",
-                      ".turbo"}) == SKIPPED_TOP_LEVEL
+                      ".turbo", ".hfaction-action", ".hfaction-venv"}) == SKIPPED_TOP_LEVEL
 
 
 def test_iter_project_files_skips_top_level_names_only(tmp_path: Path) -> None:
