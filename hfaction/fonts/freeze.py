@@ -1,0 +1,219 @@
+"""Freezing a project's fonts into the plan: the fonts it loads itself, and the families
+it names first without loading them (bundled, else Google Fonts); machine fonts named
+first are reported (``SYSTEM_FONT_USED``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from hfaction.errors import (
+    FontFetchFailed,
+    RemoteAssetFetchFailed,
+    SystemFontUsed,
+    UnsafePath,
+)
+from hfaction.fonts.bundled import bundled_faces, bundled_families, bundled_package
+from hfaction.fonts.css import _PROJECT_BASE, CssFacts, FaceRule, read_css
+from hfaction.fonts.fontconfig import (
+    FALLBACK,
+    FALLBACK_FAMILIES,
+    FROZEN_FONTS,
+    find_fallback_dir,
+    freeze_fallback,
+)
+from hfaction.fonts.google import _fetch_google
+from hfaction.fonts.markup import _Reader
+
+if TYPE_CHECKING:
+    from hfaction.assets import RemoteFetcher
+
+
+# The page loads frozen files from here (capture.AssetServer serves <plan>/frozen/).
+FROZEN_URL = "/__hf_frozen/"
+
+# Generic families and the names that always mean "the machine's own font".
+GENERIC_FAMILIES = frozenset({
+    "serif", "sans-serif", "monospace", "cursive", "fantasy", "system-ui", "ui-serif",
+    "ui-sans-serif", "ui-monospace", "ui-rounded", "math", "emoji", "fangsong",
+    "-apple-system", "blinkmacsystemfont",
+})
+# Proprietary fonts pages often name first; neither bundled nor on Google Fonts, so they
+# are drawn with the frozen fallback (reported like a generic family) instead of failing.
+SYSTEM_FAMILIES = frozenset({
+    "arial", "helvetica", "helvetica neue", "times", "times new roman", "courier",
+    "courier new", "georgia", "verdana", "tahoma", "trebuchet ms", "segoe ui", "sf pro",
+    "sf pro display", "sf pro text", "san francisco", "menlo", "monaco", "consolas",
+    "impact", "comic sans ms", "arial black", "lucida grande", "apple color emoji",
+    "segoe ui emoji", "segoe ui symbol", "noto color emoji",
+})
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def _slug(family: str) -> str:
+    return _SLUG.sub("-", family.lower()).strip("-") or "font"
+
+
+@dataclass
+class FrozenFonts:
+    """What planning froze: ``frozen`` entries, the faces the page adds, the warnings."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    faces: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    fallback: str = f"{FROZEN_FONTS}/{FALLBACK}"
+
+    def plan_data(self) -> dict[str, Any]:
+        return {"fallback": self.fallback, "warnings": self.warnings,
+                "faces": len(self.faces)}
+
+
+def _is_generic(family: str) -> bool:
+    return family.lower() in GENERIC_FAMILIES or family.lower() in SYSTEM_FAMILIES
+
+
+def freeze_fonts(project_dir: Path, html_files: list[str], plan_dir: Path,
+                 fetch: RemoteFetcher, *, asset_cache: Path | None = None,
+                 strict: bool = False) -> FrozenFonts:
+    """Freeze every font the project uses into ``plan_dir/frozen/fonts``.
+
+    ``project_dir`` is the plan's frozen copy of the project; ``fetch`` the plan's remote
+    fetcher (stylesheets and their font files become remote assets of the plan).
+    """
+    from hfaction.assets import RemoteFetcher
+    from hfaction.media import frozen_bytes, frozen_sha256
+
+    reader = _Reader(project_dir.resolve(), fetch)
+    for relative in html_files:
+        reader.html(relative)
+    facts = reader.facts
+    result = FrozenFonts()
+    fonts_dir = plan_dir / FROZEN_FONTS
+    freeze_fallback(fonts_dir / FALLBACK)
+
+    def add_entry(name: str, source: str, path: str, actual: Path | None = None) -> None:
+        # ``actual``: where the file is now, when the project is not yet in its plan place.
+        file = actual or plan_dir / path
+        if any(entry["path"] == path for entry in result.entries):
+            return
+        result.entries.append({"kind": "font", "name": name, "source": source, "path": path,
+                               "bytes": frozen_bytes(file), "sha256": frozen_sha256(file)})
+
+    add_entry("fallback: DejaVu Sans, Serif, Sans Mono", str(find_fallback_dir()),
+              f"{FROZEN_FONTS}/{FALLBACK}")
+    # Fonts the project loads itself: make sure every file exists or is frozen now.
+    declared: set[str] = set()
+    for rule in facts.faces:
+        declared.add(rule.family.lower())
+        for url in rule.urls:
+            _freeze_declared(rule, url, project_dir, fetch, add_entry)
+        if not rule.urls:
+            local_only = SystemFontUsed(
+                f"@font-face {rule.family!r} at {rule.where} has only local() sources: "
+                "machine fonts, which the render does not have; its text falls back to the "
+                "plan's frozen fallback (DejaVu)", hint="add a url() source to the rule")
+            if strict:
+                raise local_only
+            result.warnings.append(local_only.one_line())
+    weights = facts.weights | {400, 700}
+    wanted: dict[str, str] = {}  # lowercase -> family as written
+    bundled = {name.lower(): name for name in bundled_families()}
+    for families, where in facts.families:
+        first = families[0]
+        if first.lower() in declared or first.lower() in FALLBACK_FAMILIES:
+            pass  # loaded by the project, or one of the frozen fallback's own families
+        elif _is_generic(first):
+            message = (f"{where} names {first!r} first in font-family {', '.join(families)}: "
+                       "a machine font; every worker of this render draws it with the "
+                       "plan's frozen fallback (DejaVu)")
+            warning = SystemFontUsed(message, hint="name a web font first (bundled, Google "
+                                     "Fonts or @font-face), or render without --strict-fonts")
+            if strict:
+                raise warning
+            if warning.one_line() not in result.warnings:
+                result.warnings.append(warning.one_line())
+        else:
+            wanted.setdefault(first.lower(), first)
+        # A bundled family later in the list may still draw glyphs the first lacks.
+        for other in families[1:]:
+            if other.lower() in bundled and other.lower() not in declared:
+                wanted.setdefault(other.lower(), other)
+    pins = bundled_families()
+    used_slugs: set[str] = set()
+    for key, family in sorted(wanted.items()):
+        if key in declared:
+            continue
+        slug = _slug(family)
+        if slug in used_slugs:
+            # 'Brand Sans' and 'Brand-Sans' are two families: two folders, two entries.
+            slug = f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+        used_slugs.add(slug)
+        folder = fonts_dir / slug
+        if key in bundled:
+            canonical = bundled[key]
+            pin = pins[canonical]
+            package = bundled_package(canonical, pin)
+            for rule, file in bundled_faces(package, weights, facts.italic):
+                folder.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(file, folder / file.name)
+                result.faces.append(_face(family, rule, f"{FROZEN_URL}fonts/{slug}/{file.name}"))
+            add_entry(family, f"npm:{pin['package']}@{pin['version']}", f"{FROZEN_FONTS}/{slug}")
+        else:
+            fetcher = RemoteFetcher(folder, cache_dir=asset_cache)
+            url = _fetch_google(family, weights, facts.italic, fetcher)
+            css = (folder / fetcher.fetched[url].path).read_text(encoding="utf-8", errors="replace")
+            google = CssFacts()
+            read_css(css, url, url, google)
+            if not google.faces:
+                raise FontFetchFailed(f"{url} returned no @font-face for the font family "
+                                      f"{family!r}", hint="check the family name")
+            for rule in google.faces:
+                src = rule.urls[0] if rule.urls else ""
+                try:
+                    asset = fetcher(src)
+                except RemoteAssetFetchFailed as error:
+                    raise FontFetchFailed(f"could not fetch the font family {family!r} "
+                                          f"from {src}: {error.message}") from None
+                result.faces.append(_face(family, rule, f"{FROZEN_URL}fonts/{slug}/{asset.path}"))
+            add_entry(family, url, f"{FROZEN_FONTS}/{slug}")
+    result.entries.sort(key=lambda item: item["path"])
+    return result
+
+
+def _face(family: str, rule: FaceRule, src: str) -> dict[str, str]:
+    face = {"family": family, "src": src, "weight": rule.weight, "style": rule.style}
+    if rule.unicode_range:
+        face["unicodeRange"] = rule.unicode_range
+    return face
+
+
+def _freeze_declared(rule: FaceRule, url: str, project_dir: Path, fetch: RemoteFetcher,
+                     add_entry: Any) -> None:
+    if url.startswith(_PROJECT_BASE):
+        relative = unquote(urlsplit(url).path).lstrip("/")
+        path = project_dir / relative
+        inside = path.resolve().is_relative_to(project_dir.resolve())
+        if not inside:
+            raise UnsafePath(f"@font-face {rule.family!r} at {rule.where} points at "
+                             f"{relative!r}, outside the project")
+        if not path.is_file():
+            raise FontFetchFailed(
+                f"the font family {rule.family!r} ({rule.where}) loads {relative!r}, which "
+                "is not in the project", hint="add the font file or fix the url()")
+        add_entry(rule.family, relative, f"project/{relative}", path)
+    elif url.startswith(("http://", "https://")):
+        try:
+            asset = fetch(url)
+        except RemoteAssetFetchFailed as error:
+            raise FontFetchFailed(
+                f"could not fetch the font family {rule.family!r} ({rule.where}) from {url}: "
+                f"{error.message}",
+                hint="check the URL and the network, or put the font file into the project",
+            ) from None
+        add_entry(rule.family, url, f"remote/{asset.path}")

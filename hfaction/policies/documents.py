@@ -1,0 +1,171 @@
+"""The policy documents ``hfaction policies`` prints: the identity policy of a user or
+role (one statement per group of resources), and a role's GitHub OIDC trust policy.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from hfaction.errors import GithubSubjectInvalid, InvalidOption
+from hfaction.policies.compress import MANAGED_POLICY_LIMIT, compress_actions, policy_size
+from hfaction.policies.required import (
+    RESOURCE_KINDS,
+    StackScope,
+    _printed,
+    check_scope,
+    required,
+)
+
+VERSION = "2012-10-17"
+GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
+GITHUB_AUDIENCE = "sts.amazonaws.com"
+
+
+# CloudFormation's statements print all three (few characters, fewer statements).
+_CLOUDFORMATION_KINDS = ("stack", "changeset", "sam_transform")
+# Statement ids name their resources; "any" says why it cannot be scoped.
+_KIND_LABEL = {"stack": "Stack", "changeset": "", "sam_transform": "",
+               "bucket": "Bucket", "objects": "Objects",
+               "function": "Function", "roles": "Roles", "log_groups": "LogGroups",
+               "state_machine": "StateMachine",
+               "executions": "Executions", "repository": "ImageRepository",
+               "any": "AccountLevelNoResourceArn"}
+
+
+def identity_policy(scope: StackScope, part: str = "all") -> dict[str, Any]:
+    """The least-privilege identity policy for deploying and rendering on the stack (or
+    one part: "deploy" or "render", e.g. for two managed policies when one is too large).
+
+    One statement per (group, resources, condition); resources are the stack's own ARNs,
+    "*" only for calls AWS authorises on no resource (the statement id says so)."""
+    groups: dict[tuple[str, tuple[str, ...], str], list[str]] = {}
+    conditions: dict[str, dict[str, Any]] = {}
+    merged: dict[tuple[str, str], set[str]] = {}
+    for need in required(scope, part):
+        merged.setdefault((need.group, need.action), set()).update(need.kinds)
+        if need.condition:
+            conditions[need.action] = need.condition
+    for (group, action), needed_kinds in merged.items():
+        kinds = needed_kinds
+        if "any" in kinds:  # already unscoped: other kinds add nothing
+            kinds = {"any"}
+        elif group == "Deploy" and kinds <= set(_CLOUDFORMATION_KINDS):
+            kinds = set(_CLOUDFORMATION_KINDS)
+        ordered = tuple(kind for kind in RESOURCE_KINDS if kind in kinds)
+        condition = json.dumps(conditions.get(action), sort_keys=True)
+        groups.setdefault((group, ordered, condition), []).append(action)
+    statements: list[dict[str, Any]] = []
+    for (group, statement_kinds, condition), actions in sorted(
+            groups.items(), key=lambda item: (item[0][0] != "Deploy", item[0][1], item[0][2])):
+        sid = group + "".join(_KIND_LABEL[kind] for kind in statement_kinds)
+        if condition != "null":
+            sid += "ToLambdaOrStates"
+        arns = sorted({_printed(arn) for kind in statement_kinds
+                       for arn in scope.resource(kind)})
+        statement: dict[str, Any] = {"Sid": sid, "Effect": "Allow",
+                                     "Action": compress_actions(actions, arns),
+                                     "Resource": arns[0] if len(arns) == 1 else arns}
+        if condition != "null":
+            statement["Condition"] = json.loads(condition)
+        statements.append(statement)
+    return {"Version": VERSION, "Statement": statements}
+
+
+def user_policy(scope: StackScope, part: str = "all") -> tuple[dict[str, Any], str | None]:
+    """``hfaction policies user``: the policy, and a warning when it is too large to be one
+    managed policy."""
+    check_scope(scope)
+    document = identity_policy(scope, part)
+    size = policy_size(document)
+    if size <= MANAGED_POLICY_LIMIT:
+        return document, None
+    return document, (f"this policy is {size} characters, more than the "
+                      f"{MANAGED_POLICY_LIMIT} a managed policy holds: create two with "
+                      "--part deploy and --part render, or attach it inline to a role "
+                      "(10240)")
+
+
+# GitHub: owner (user or organisation) and repository names, and what the three subject
+# forms may contain. Anything else (wildcards, quotes, colons, spaces) is refused: the
+# subject ends up in a trust policy, and a wildcard there trusts other repositories.
+_OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
+_REPO = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+_REF = re.compile(r"^refs/(heads|tags)/[A-Za-z0-9._/+-]{1,240}$")
+_ENVIRONMENT = re.compile(r"^[A-Za-z0-9._-](?:[A-Za-z0-9._ -]{0,253}[A-Za-z0-9._-])?$")
+
+
+def github_subject(repository: str, *, ref: str | None = None, pull_requests: bool = False,
+                   environment: str | None = None) -> str:
+    """The ``sub`` claim of GitHub's OIDC token that the role trusts (one mode)."""
+    owner, slash, name = repository.partition("/")
+    if not slash or not _OWNER.fullmatch(owner) or not _REPO.fullmatch(name) or name in (".", ".."):
+        raise GithubSubjectInvalid(
+            f"--github-repo {repository!r} is not OWNER/REPO",
+            hint="letters, digits and '-' for the owner; letters, digits, '.', '_' and '-' "
+                 "for the repository; no wildcards")
+    modes = [ref is not None, pull_requests, environment is not None]
+    if sum(modes) > 1:
+        raise GithubSubjectInvalid("give one of --ref, --pull-requests, --environment")
+    if pull_requests:
+        return f"repo:{owner}/{name}:pull_request"
+    if environment is not None:
+        if not _ENVIRONMENT.fullmatch(environment):
+            raise GithubSubjectInvalid(
+                f"--environment {environment!r} is not a plain environment name",
+                hint="letters, digits, ' ', '.', '_' and '-'; no wildcards or quotes")
+        return f"repo:{owner}/{name}:environment:{environment}"
+    ref = "refs/heads/main" if ref is None else ref
+    parts = ref.split("/")
+    if not _REF.fullmatch(ref) or ".." in ref or "//" in ref or ref.endswith(("/", ".", ".lock")) \
+            or any(part.startswith(".") for part in parts):
+        raise GithubSubjectInvalid(
+            f"--ref {ref!r} is not a branch or tag ref",
+            hint="like refs/heads/main or refs/tags/v1; no wildcards, quotes or spaces")
+    return f"repo:{owner}/{name}:ref:{ref}"
+
+
+def trust_policy(account: str, subject: str, partition: str = "aws") -> dict[str, Any]:
+    """Lets GitHub Actions runs whose token has this subject assume the role (OIDC)."""
+    provider = f"arn:{partition}:iam::{account}:oidc-provider/{GITHUB_OIDC_HOST}"
+    return {"Version": VERSION, "Statement": [{
+        "Sid": "GitHubActionsOidc",
+        "Effect": "Allow",
+        "Principal": {"Federated": provider},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {f"{GITHUB_OIDC_HOST}:aud": GITHUB_AUDIENCE,
+                                       f"{GITHUB_OIDC_HOST}:sub": subject}},
+    }]}
+
+
+@dataclass(frozen=True)
+class RoleRequest:
+    scope: StackScope
+    github_repo: str | None = None
+    ref: str | None = None
+    pull_requests: bool = False
+    environment: str | None = None
+    part: str = "all"
+
+
+def role_policies(request: RoleRequest) -> dict[str, Any]:
+    """The role's permissions policy and, for a GitHub repository, its trust policy."""
+    check_scope(request.scope)
+    result: dict[str, Any] = {"permissions_policy": identity_policy(request.scope,
+                                                                    request.part)}
+    if request.github_repo is None:
+        if request.ref is not None or request.pull_requests or request.environment is not None:
+            raise GithubSubjectInvalid("--ref, --pull-requests and --environment need "
+                                       "--github-repo OWNER/REPO")
+        return result
+    subject = github_subject(request.github_repo, ref=request.ref,
+                             pull_requests=request.pull_requests,
+                             environment=request.environment)
+    if request.scope.account is None:
+        raise InvalidOption("the trust policy names your account's GitHub OIDC provider: "
+                            "pass --account with your 12-digit account id")
+    result["trust_policy"] = trust_policy(request.scope.account, subject,
+                                          request.scope.partition)
+    return result

@@ -1,0 +1,255 @@
+"""Evaluating a policy as IAM would: its statements parsed and checked for shape, one
+verdict per required action (an explicit Deny wins, else an Allow, else the implicit
+deny), and what its Allows grant beyond what hfaction needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hfaction.errors import PolicyFileInvalid
+from hfaction.policies.iam import action_matches, resource_covers, resource_overlaps
+from hfaction.policies.required import Need, StackScope, _printed
+
+
+@dataclass(frozen=True)
+class Statement:
+    index: int  # 1-based, as people count
+    sid: str
+    effect: str
+    actions: tuple[str, ...]
+    not_action: bool
+    resources: tuple[str, ...]
+    not_resource: bool
+    condition: dict[str, Any] | None
+
+    @property
+    def where(self) -> str:
+        return f"statement {self.index}" + (f" ({self.sid})" if self.sid else "")
+
+    def applies_to_action(self, action: str) -> bool:
+        matched = any(action_matches(pattern, action) for pattern in self.actions)
+        return matched != self.not_action
+
+    def reach(self, needed: str) -> str:
+        """'all', 'part' or 'none' of the needed resources."""
+        if self.not_resource:
+            if any(resource_covers(pattern, needed) for pattern in self.resources):
+                return "none"
+            if any(resource_overlaps(pattern, needed) for pattern in self.resources):
+                return "part"
+            return "all"
+        if any(resource_covers(pattern, needed) for pattern in self.resources):
+            return "all"
+        if any(resource_overlaps(pattern, needed) for pattern in self.resources):
+            return "part"
+        return "none"
+
+
+def _strings(value: Any, what: str, where: str, source: str) -> tuple[str, ...]:
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values or \
+            not all(isinstance(item, str) for item in values):
+        raise PolicyFileInvalid(f"{source}: {where}: {what} must be a string or a non-empty "
+                                "list of strings")
+    return tuple(values)
+
+
+def parse_statements(document: Any, source: str) -> list[Statement]:
+    """The statements of an identity policy, checked for the shape IAM accepts."""
+    if not isinstance(document, dict) or "Statement" not in document:
+        raise PolicyFileInvalid(f"{source}: not an IAM policy: no top-level \"Statement\"",
+                                hint="print one with 'hfaction policies user'")
+    raw = document["Statement"]
+    raw = [raw] if isinstance(raw, dict) else raw
+    if not isinstance(raw, list) or not raw:
+        raise PolicyFileInvalid(f"{source}: \"Statement\" must be an object or a non-empty "
+                                "list")
+    statements = []
+    for index, item in enumerate(raw, 1):
+        where = f"statement {index}"
+        if not isinstance(item, dict):
+            raise PolicyFileInvalid(f"{source}: {where} is not an object")
+        sid = item.get("Sid", "")
+        where += f" ({sid})" if isinstance(sid, str) and sid else ""
+        effect = item.get("Effect")
+        if effect not in ("Allow", "Deny"):
+            raise PolicyFileInvalid(f"{source}: {where}: Effect must be \"Allow\" or \"Deny\"")
+        if "Principal" in item or "NotPrincipal" in item:
+            raise PolicyFileInvalid(f"{source}: {where} has a Principal: this is a trust or "
+                                    "resource policy, not the identity policy",
+                                    hint="check the role's permissions policy")
+        if ("Action" in item) == ("NotAction" in item):
+            raise PolicyFileInvalid(f"{source}: {where} needs exactly one of Action and "
+                                    "NotAction")
+        if ("Resource" in item) == ("NotResource" in item):
+            raise PolicyFileInvalid(f"{source}: {where} needs exactly one of Resource and "
+                                    "NotResource")
+        action_key = "Action" if "Action" in item else "NotAction"
+        resource_key = "Resource" if "Resource" in item else "NotResource"
+        condition = item.get("Condition")
+        if condition is not None and not isinstance(condition, dict):
+            raise PolicyFileInvalid(f"{source}: {where}: Condition must be an object")
+        statements.append(Statement(
+            index=index, sid=sid if isinstance(sid, str) else "", effect=str(effect),
+            actions=_strings(item[action_key], action_key, where, source),
+            not_action=action_key == "NotAction",
+            resources=_strings(item[resource_key], resource_key, where, source),
+            not_resource=resource_key == "NotResource",
+            condition=condition or None))
+    return statements
+
+
+@dataclass
+class Verdict:
+    """Whether one required action is allowed on the resources it needs."""
+
+    action: str
+    resources: list[str]
+    group: str
+    why: str
+    status: str  # allowed | conditional | missing | denied
+    allowed_by: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "resources": self.resources, "group": self.group,
+                "why": self.why, "status": self.status, "allowed_by": self.allowed_by,
+                "notes": self.notes}
+
+
+_RANK = {"allowed": 0, "conditional": 1, "missing": 2, "denied": 3}
+
+
+def decide(statements: Sequence[Statement], action: str, needed: str, *,
+           any_part: bool = False) -> Verdict:
+    """IAM's decision for one action on one needed resource pattern: an explicit Deny wins,
+    else an Allow, else the implicit deny. Conditions are not evaluated: an Allow that
+    has one counts as "conditional", a Deny that has one is reported, not applied.
+    A Deny on part of the resources is reported, or (``any_part``: resources hfaction
+    uses, see :meth:`StackScope.in_use`) denies the action."""
+    verdict = Verdict(action, [needed], "", "", "missing")
+    allows: list[Statement] = []
+    partial_allows: list[Statement] = []
+    for statement in statements:
+        if not statement.applies_to_action(action):
+            continue
+        reach = statement.reach(needed)
+        if reach == "none":
+            continue
+        if statement.effect == "Deny":
+            if statement.condition:
+                verdict.notes.append(f"{statement.where} denies it under a Condition "
+                                     "(not evaluated)")
+            elif reach == "part" and not any_part:
+                verdict.notes.append(f"{statement.where} denies it on part of "
+                                     f"{_printed(needed)}")
+            else:
+                verdict.status = "denied"
+                verdict.allowed_by = []
+                verdict.notes.append(f"explicitly denied on {_printed(needed)} by "
+                                     f"{statement.where}")
+                return verdict
+        elif reach == "all":
+            allows.append(statement)
+        else:
+            partial_allows.append(statement)
+    unconditional = [statement for statement in allows if not statement.condition]
+    if unconditional:
+        verdict.status = "allowed"
+        verdict.allowed_by = [statement.where for statement in unconditional]
+    elif allows:
+        verdict.status = "conditional"
+        verdict.allowed_by = [statement.where for statement in allows]
+        verdict.notes.append("allowed only under a Condition (not evaluated)")
+    else:
+        verdict.notes += [f"{statement.where} allows it on part of {_printed(needed)} only"
+                          for statement in partial_allows]
+    return verdict
+
+
+def evaluate(statements: Sequence[Statement], needs: Sequence[Need],
+             scope: StackScope) -> list[Verdict]:
+    """One verdict per required action (merged over its needs), the worst over its
+    resources."""
+    merged: dict[str, Need] = {}
+    resources: dict[str, list[str]] = {}
+    in_use: dict[str, list[str]] = {}
+    for need in needs:
+        merged.setdefault(need.action, need)
+        for arn in need.resources(scope):
+            if arn not in resources.setdefault(need.action, []):
+                resources[need.action].append(arn)
+        for arn in need.in_use(scope):
+            if arn not in in_use.setdefault(need.action, []):
+                in_use[need.action].append(arn)
+    verdicts = []
+    for action, need in merged.items():
+        parts = [decide(statements, action, arn) for arn in resources[action]]
+        # A Deny on any part of what hfaction uses fails, whatever the Allows say.
+        parts += [part for part in (decide(statements, action, arn, any_part=True)
+                                    for arn in in_use.get(action, ()))
+                  if part.status == "denied"]
+        worst = max(parts, key=lambda part: _RANK[part.status])
+        verdict = Verdict(action, [_printed(arn) for arn in resources[action]], need.group,
+                          need.why, worst.status)
+        verdict.allowed_by = sorted({where for part in parts for where in part.allowed_by})
+        verdict.notes = sorted({note for part in parts for note in part.notes})
+        if worst.status == "denied":  # the reason it fails; the rest would bury it
+            verdict.notes = [note for note in verdict.notes
+                             if note.startswith("explicitly denied")]
+        if worst.status in ("missing", "conditional"):
+            uncovered = [_printed(part.resources[0]) for part in parts
+                         if part.status == worst.status]
+            if len(uncovered) < len(parts):
+                verdict.notes.append(f"not on {', '.join(uncovered)}")
+        verdicts.append(verdict)
+    return verdicts
+
+
+def over_broad(statements: Sequence[Statement], needs: Sequence[Need],
+               scope: StackScope) -> list[str]:
+    """What the policy's Allow statements grant beyond what hfaction needs."""
+    findings: list[str] = []
+    unscoped_actions = {need.action for need in needs if "any" in need.kinds}
+    scoped = {need.action for need in needs} - unscoped_actions
+    needed_actions = {need.action for need in needs}
+    arns = [arn for need in needs for arn in need.resources(scope)]
+    for statement in statements:
+        if statement.effect != "Allow":
+            continue
+        where = statement.where
+        if statement.not_action:
+            findings.append(f"{where}: Allow with NotAction grants every action it does not "
+                            "list; list the actions instead")
+        for pattern in statement.actions if not statement.not_action else ():
+            if pattern == "*":
+                findings.append(f"{where}: Action \"*\" grants every action of every service")
+            elif pattern.endswith(":*"):
+                findings.append(f"{where}: Action \"{pattern}\" grants every "
+                                f"{pattern[:-2]} action; list the ones needed")
+            elif not any(action_matches(pattern, action) for action in needed_actions):
+                findings.append(f"{where}: {pattern} is not needed by hfaction")
+        granted = [action for action in sorted(needed_actions)
+                   if statement.applies_to_action(action)]
+        unscoped = statement.not_resource or "*" in statement.resources
+        if unscoped:
+            could_scope = [action for action in granted if action in scoped]
+            if could_scope:
+                shown = ", ".join(could_scope[:4]) + (" ..." if len(could_scope) > 4 else "")
+                findings.append(f"{where}: Resource \"*\" (or NotResource) for actions that "
+                                f"take the stack's own ARNs ({shown}); scope them as "
+                                "'hfaction policies user' prints")
+            if any(action_matches(pattern, "iam:PassRole") for pattern in statement.actions) \
+                    != statement.not_action:
+                findings.append(f"{where}: iam:PassRole on every role lets its holder hand "
+                                "any role to a service (privilege escalation); scope it to "
+                                f"{_printed(scope.resource('roles')[0])}")
+        else:
+            for pattern in statement.resources:
+                if not any(resource_overlaps(pattern, arn) for arn in arns):
+                    findings.append(f"{where}: resource {pattern} is none of the stack's "
+                                    f"(stack {scope.stack_name})")
+    return findings

@@ -1,0 +1,274 @@
+"""What deploying and rendering need: the stack's resources and their ARNs
+(:class:`StackScope`), the calls ``sam deploy``, hfaction and CloudFormation make
+(:data:`DEPLOY_CALLS`, :data:`RENDER_CALLS`, ``permissions.json`` less
+:data:`UNUSED_FEATURES`), and the checks of the names a policy is printed for.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from hfaction.errors import InvalidOption
+from hfaction.policies.iam import ANY_ACCOUNT, ANY_REGION, _glob
+
+SAM_TRANSFORM = "Serverless-2016-10-31"
+# Same rule as ``hfaction lambda deploy`` (the template's ProjectName inside bucket names).
+STACK_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,33}[a-z0-9])?$")
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+ACCOUNT = re.compile(r"^\d{12}$")
+# What a policy may cover: everything, or deploying or rendering only.
+PARTS = ("all", "deploy", "render")
+
+
+# --- the stack's resources -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StackScope:
+    """The names the render stack gives its resources (template.yaml, deploy.py)."""
+
+    stack_name: str = "hfaction"
+    region: str | None = None
+    account: str | None = None
+    partition: str = "aws"
+
+    def resource(self, kind: str) -> list[str]:
+        """The ARN patterns of one kind of resource (see :data:`RESOURCE_KINDS`)."""
+        p, r = self.partition, self.region or ANY_REGION
+        a, s = self.account or ANY_ACCOUNT, self.stack_name
+        bucket = self._bucket()
+        log_groups = [f"/aws/lambda/{s}-render", f"/aws/vendedlogs/states/{s}-render"]
+        arns = {
+            "stack": [f"arn:{p}:cloudformation:{r}:{a}:stack/{s}/*"],
+            # sam deploy names its change sets samcli-deploy<timestamp>; IAM checks change
+            # set calls against the stack, but the ARN is printed so that a policy keeps
+            # working where they are checked against the change set.
+            "changeset": [f"arn:{p}:cloudformation:{r}:{a}:changeSet/samcli-deploy*/*"],
+            # The template declares the SAM transform, which CloudFormation authorises
+            # against this AWS-owned ARN when the change set is made.
+            "sam_transform": [f"arn:{p}:cloudformation:{r}:aws:transform/{SAM_TRANSFORM}"],
+            "bucket": [bucket],
+            "objects": [f"{bucket}/*"],
+            "function": [f"arn:{p}:lambda:{r}:{a}:function:{s}-render",
+                         f"arn:{p}:lambda:{r}:{a}:function:{s}-render:*"],
+            # CloudFormation names the roles SAM adds STACK-LogicalId-RANDOM.
+            "roles": [f"arn:{p}:iam::{a}:role/{s}-*"],
+            "log_groups": [f"arn:{p}:logs:{r}:{a}:log-group:{name}{suffix}"
+                           for name in log_groups for suffix in ("", ":*")],
+            "state_machine": [f"arn:{p}:states:{r}:{a}:stateMachine:{s}-render"],
+            "executions": [f"arn:{p}:states:{r}:{a}:execution:{s}-render:*"],
+            "repository": [f"arn:{p}:ecr:{r}:{a}:repository/{s}-render"],
+            "any": ["*"],
+        }
+        return arns[kind]
+
+    def _bucket(self) -> str:
+        p, r = self.partition, self.region or ANY_REGION
+        a, s = self.account or ANY_ACCOUNT, self.stack_name
+        return f"arn:{p}:s3:::{s}-{a}-{r}"  # ProjectName-AccountId-Region
+
+    def in_use(self, kind: str) -> list[str]:
+        """Where hfaction itself keeps resources of a kind, when the policy must still
+        allow the whole kind: a Deny there breaks deploying or rendering, even on part.
+
+        Objects: ``--output-key`` and ``lambda cleanup --prefix`` take any key, so the
+        policy allows ``BUCKET/*``; sites, intermediates and renders live under these
+        prefixes (hfaction/aws/s3uri.py)."""
+        if kind != "objects":
+            return []
+        from hfaction.aws.s3uri import RENDERS_PREFIX, SITES_PREFIX, WORK_PREFIX
+
+        return [f"{self._bucket()}/{prefix}*"
+                for prefix in (SITES_PREFIX, WORK_PREFIX, RENDERS_PREFIX)]
+
+
+RESOURCE_KINDS = ("stack", "changeset", "sam_transform", "bucket", "objects", "function",
+                  "roles", "log_groups", "state_machine", "executions", "repository", "any")
+
+
+PASS_ROLE_CONDITION = {"StringEquals": {"iam:PassedToService": ["lambda.amazonaws.com",
+                                                                "states.amazonaws.com"]}}
+
+
+@dataclass(frozen=True)
+class Need:
+    """One action hfaction (or CloudFormation, for it) calls, on some of the stack's
+    resources."""
+
+    action: str
+    kinds: tuple[str, ...]
+    group: str  # "Deploy" or "Render"
+    why: str
+    condition: dict[str, Any] | None = None
+
+    def resources(self, scope: StackScope) -> list[str]:
+        return [arn for kind in self.kinds for arn in scope.resource(kind)]
+
+    def in_use(self, scope: StackScope) -> list[str]:
+        return [arn for kind in self.kinds for arn in scope.in_use(kind)]
+
+
+def _needs(group: str, why: str, kinds: Sequence[str], actions: Iterable[str]) -> list[Need]:
+    return [Need(action, tuple(kinds), group, why) for action in actions]
+
+
+# What ``sam deploy`` and ``hfaction lambda deploy`` call themselves.
+DEPLOY_CALLS: list[Need] = [
+    # samcli/lib/deploy/deployer.py: has_stack, create_changeset (GetTemplateSummary when
+    # the stack exists), the change set waiter, execute_changeset, the event poller; hfaction
+    # reads the outputs (facade.stack) and lambda destroy deletes the stack (sam also
+    # deletes a stack whose creation failed).
+    *_needs("Deploy", "sam deploy", ("stack",),
+            ["cloudformation:DescribeStacks", "cloudformation:GetTemplateSummary",
+             "cloudformation:DescribeStackEvents", "cloudformation:DeleteStack",
+             "cloudformation:DescribeChangeSet", "cloudformation:ExecuteChangeSet"]),
+    Need("cloudformation:CreateChangeSet", ("stack", "sam_transform"), "Deploy",
+         "sam deploy: a change set of a template with the SAM transform"),
+    # facade.account_concurrency: an account-level read.
+    Need("lambda:GetAccountSettings", ("any",), "Deploy",
+         "hfaction lambda deploy: reserved concurrency (no resource ARN exists)"),
+    # facade.ecr_login: registry tokens are account-wide; AWS accepts only "*".
+    Need("ecr:GetAuthorizationToken", ("any",), "Deploy",
+         "image push: registry login (AWS requires Resource *)"),
+    # facade.ensure_repository / image_uri_if_pushed / delete_repository, then the push
+    # (docker/podman push) and Lambda's pull when it creates or updates the function with
+    # the deployer's permissions, adding itself to the repository policy when missing.
+    *_needs("Deploy", "image repository, push and Lambda's pull", ("repository",),
+            ["ecr:DescribeRepositories", "ecr:CreateRepository", "ecr:DescribeImages",
+             "ecr:DeleteRepository", "ecr:BatchCheckLayerAvailability",
+             "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload",
+             "ecr:PutImage", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+             "ecr:GetRepositoryPolicy", "ecr:SetRepositoryPolicy"]),
+    # Creating a state machine with Logging configures CloudWatch log delivery through
+    # account-level APIs, checked against the caller (the template's DeliverLogs says so).
+    *_needs("Deploy", "state machine logging: account-level log delivery APIs", ("any",),
+            ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+             "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+             "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"]),
+]
+
+# What hfaction calls through hfaction/aws/facade.py to render, follow and clean up.
+RENDER_CALLS: list[Need] = [
+    Need("cloudformation:DescribeStacks", ("stack",), "Render", "facade.stack"),
+    Need("states:StartExecution", ("state_machine",), "Render", "facade.start_execution"),
+    *_needs("Render", "facade: describe_execution, execution_history, stop_execution",
+            ("executions",), ["states:DescribeExecution", "states:GetExecutionHistory",
+                              "states:StopExecution"]),
+    # HeadObject, GetObject, download_file and the presigned links all need s3:GetObject;
+    # put_bytes s3:PutObject; DeleteObjects s3:DeleteObject per key.
+    *_needs("Render", "facade: object_exists, get_json, download_file, presign_get, "
+            "put_bytes, delete_prefix", ("objects",),
+            ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]),
+    Need("s3:ListBucket", ("bucket",), "Render", "facade.list_keys (ListObjectsV2)"),
+]
+
+# Handler permissions for features of a resource type that template.yaml does not use.
+# (resource type or "*", action glob) -> why it is not needed.
+UNUSED_FEATURES: dict[tuple[str, str], str] = {
+    ("*", "kms:*"): "no customer-managed KMS key (the bucket uses SSE-S3, the function's "
+                    "environment the AWS-managed key)",
+    ("*", "ec2:*"): "the function is not in a VPC",
+    ("*", "elasticfilesystem:*"): "the function mounts no EFS file system",
+    ("*", "s3files:*"): "the function mounts no S3 file system",
+    ("*", "s3tables:*"): "the bucket has no metadata table configuration",
+    ("*", "firehose:*"): "the log groups deliver to no Firehose stream",
+    ("*", "s3:REST.PUT.OBJECT"): "not an IAM action (a log-delivery detail in the schema)",
+    ("AWS::S3::Bucket", "iam:PassRole"): "the bucket has no replication or inventory role",
+    ("AWS::S3::Bucket", "s3:PutObjectAcl"): "no ACLs: the bucket enforces BucketOwnerEnforced",
+    ("AWS::S3::Bucket", "s3:DeleteObject"): "no object lock or metadata tables to clear",
+    ("AWS::Lambda::Function", "s3:GetObject*"): "the function's code is an image, not S3",
+    ("AWS::Lambda::Function", "lambda:GetLayerVersion"): "the function has no layers",
+    ("AWS::Lambda::Function", "lambda:GetCodeSigningConfig"): "no code signing config",
+    ("AWS::Lambda::Function", "lambda:PassCapacityProvider"): "no capacity provider",
+    ("AWS::StepFunctions::StateMachine", "s3:GetObject*"):
+        "the definition is inlined by hfaction lambda deploy, not read from S3",
+}
+# Logs APIs that act on the account, not on a log group.
+_LOGS_ACCOUNT_LEVEL = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                       "logs:DeleteLogDelivery", "logs:ListLogDeliveries",
+                       "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
+                       "logs:DeleteResourcePolicy", "logs:DescribeLogGroups"}
+
+
+@cache
+def permissions_data() -> dict[str, Any]:
+    """hfaction/aws/permissions.json (generated by scripts/gen-permissions.py)."""
+    text = (resources.files("hfaction.aws") / "permissions.json").read_text()
+    data = json.loads(text)
+    assert isinstance(data, dict)
+    return data
+
+
+def unused_feature(resource_type: str, action: str) -> str | None:
+    """Why a handler permission is not needed for this template, or None."""
+    for (type_, pattern), why in UNUSED_FEATURES.items():
+        if type_ in ("*", resource_type) and _glob(pattern, ignore_case=True).match(action):
+            return why
+    return None
+
+
+def handler_kinds(action: str) -> tuple[str, ...]:
+    """The stack's resources a CloudFormation handler permission acts on."""
+    service, _, name = action.partition(":")
+    if service == "s3":
+        # Object-level calls act on keys; the bucket's object lock settings do not.
+        on_objects = "Object" in name and "Bucket" not in name and "Lock" not in name
+        return ("objects",) if on_objects else ("bucket",)
+    if service == "lambda":
+        return ("function",)
+    if service == "iam":
+        return ("roles",)
+    if service == "states":
+        return ("state_machine",)
+    if service == "logs":
+        return ("any",) if action in _LOGS_ACCOUNT_LEVEL else ("log_groups",)
+    raise ValueError(f"{action}: no rule scopes this service's resources (hfaction.policies)")
+
+
+def cloudformation_needs(data: dict[str, Any] | None = None) -> list[Need]:
+    """What CloudFormation calls, with the deployer's credentials, for each resource of
+    the stack, less :data:`UNUSED_FEATURES`."""
+    data = data if data is not None else permissions_data()
+    needs: list[Need] = []
+    for resource_type, entry in data["resource_types"].items():
+        actions = sorted({action for permissions in entry["handlers"].values()
+                          for action in permissions})
+        for action in actions:
+            if unused_feature(resource_type, action):
+                continue
+            condition = PASS_ROLE_CONDITION if action == "iam:PassRole" else None
+            needs.append(Need(action, handler_kinds(action), "Deploy",
+                              f"CloudFormation handlers of {resource_type}", condition))
+    return needs
+
+
+def required(scope: StackScope | None = None, part: str = "all") -> list[Need]:
+    """Every action deploying and rendering need, or one part's ("deploy", "render");
+    the scope only checks the names."""
+    if scope is not None:
+        check_scope(scope)
+    if part not in PARTS:
+        raise InvalidOption(f"--part {part!r}: use all, deploy or render")
+    needs = [*DEPLOY_CALLS, *cloudformation_needs(), *RENDER_CALLS]
+    return [need for need in needs if part in ("all", need.group.lower())]
+
+
+def check_scope(scope: StackScope) -> None:
+    if not STACK_NAME.fullmatch(scope.stack_name):
+        raise InvalidOption(f"--stack-name {scope.stack_name!r} must be lowercase letters, "
+                            "digits and '-' (at most 35), starting with a letter")
+    if scope.region is not None and not REGION.fullmatch(scope.region):
+        raise InvalidOption(f"--region {scope.region!r} is not an AWS region name "
+                            "(like us-east-1)")
+    if scope.account is not None and not ACCOUNT.fullmatch(scope.account):
+        raise InvalidOption(f"--account {scope.account!r} must be a 12-digit AWS account id")
+
+
+def _printed(arn: str) -> str:
+    return arn.replace(ANY_REGION, "*").replace(ANY_ACCOUNT, "*")
