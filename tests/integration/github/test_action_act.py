@@ -177,9 +177,11 @@ class ActRun:
                 if "stepResult" in r and isinstance(r.get("stepID"), list)}
 
 
-def make_repository(root: Path, project: str) -> Path:
+def make_repository(root: Path, project: str, *,
+                    edit: Callable[[Path], None] | None = None) -> Path:
     """A git repository with the action, hfaction's sources, the workflow, and the fixture
-    project at ``project`` (a relative path, possibly with hostile characters)."""
+    project at ``project`` (a relative path, possibly with hostile characters), changed by
+    ``edit`` before the commit."""
     root.mkdir(parents=True)
     shutil.copytree(REPO, root, ignore=shutil.ignore_patterns(*NOT_COPIED),
                     dirs_exist_ok=True)
@@ -187,6 +189,8 @@ def make_repository(root: Path, project: str) -> Path:
     for workflow in ACT_WORKFLOWS:
         shutil.copy2(workflow, root / ".github" / "workflows" / workflow.name)
     shutil.copytree(PROJECT_FIXTURE, root / project)
+    if edit is not None:
+        edit(root / project)
     git = ["git", "-C", str(root), "-c", "user.name=act test", "-c", "user.email=act@test",
            "-c", "commit.gpgsign=false"]
     for argv in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "fixture"],
@@ -331,6 +335,26 @@ def test_action_renders_on_the_prepared_stack(tmp_path: Path, aws: Any,
     assert [read_bits(frame) for frame in gray[:: frames - 1]] == [0, frames - 1]
     # upload-artifact: true downloaded the same MP4 and handed it to upload-artifact.
     assert (artifacts / "preview" / "video.mp4").read_bytes() == video.read_bytes()
+
+
+def test_a_render_failing_on_lambda_is_reported_in_the_summary_and_fails_the_job(
+        tmp_path: Path, aws: Any, oidc: RecordingServer) -> None:
+    """25 fps is refused by distributed renders (INVALID_FPS, raised by the plan on
+    Lambda): the summary and an annotation name it, and the job fails."""
+    def at_25_fps(project: Path) -> None:
+        index = project / "index.html"
+        index.write_text(index.read_text().replace('data-fps="30"', 'data-fps="25"'))
+
+    repo = make_repository(tmp_path / "repo", "video", edit=at_25_fps)
+    run = run_act(repo, tmp_path, aws, "workflow_dispatch", {"inputs": {}},
+                  base_vars(aws, "video"), base_env(oidc))
+    assert run.returncode != 0, f"a failed render passed the job:\n{run.text[-4000:]}"
+    summary = run.summary()
+    assert "INVALID_FPS" in summary and "25" in summary, summary
+    assert "::error" in run.text and "INVALID_FPS" in run.text
+    results = run.step_results()
+    assert any(result == "failure" for result in results.values()), results
+    assert "video-url" not in run.outputs or not run.outputs["video-url"], run.outputs
 
 
 HOSTILE = "$(touch {m1}) `touch {m2}` \"; touch {m3}; echo \" ${{{{ github.token }}}}"
