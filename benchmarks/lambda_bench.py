@@ -55,21 +55,26 @@ for _path in (BENCH_DIR, REPO_DIR):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from render_bench import font_files, format_seconds, gsap_file, write_composition  # noqa: E402
+from render_bench import (  # noqa: E402
+    cpu_model,
+    font_files,
+    format_seconds,
+    gsap_file,
+    write_composition,
+)
 
 from hfaction import __version__ as HFACTION_VERSION  # noqa: E402
 from hfaction.aws.cost import NOT_INCLUDED, PRICES, Cost, render_cost  # noqa: E402
 from hfaction.encode import ffprobe_binary  # noqa: E402
 from tests.integration.image.test_lambda_image import (  # noqa: E402
-    REGION,
     RIE_IN_WHEEL,
     SBIN_PATH,
     Function,
     Podman,
-    _free_port,
-    _wait_for_port,
+    S3Server,
     download_rie,
     lambda_container,
+    moto_s3_server,
 )
 
 BUCKET = "hfaction-lambda-bench"
@@ -173,38 +178,17 @@ def rie_binary() -> Path:
 # --- S3 and the function's containers ---------------------------------------------------
 
 
-@dataclass(frozen=True)
-class S3:
-    endpoint: str
-    client: Any
-
-
 @contextlib.contextmanager
-def moto_s3(scratch: Path) -> Iterator[S3]:
+def moto_s3(scratch: Path) -> Iterator[S3Server]:
     try:
-        import boto3
-        import moto.server  # noqa: F401
+        with moto_s3_server(BUCKET, scratch / "moto.log") as server:
+            yield server
     except ImportError as error:
         sys.exit(f"lambda_bench: needs {error.name}: pip install boto3 'moto[server]'")
-    port = _free_port()
-    with (scratch / "moto.log").open("w") as moto_log:
-        server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                                   "-p", str(port)], stdout=moto_log, stderr=subprocess.STDOUT)
-        try:
-            _wait_for_port(port, lambda: server.poll() is None, "moto server")
-            # localhost, not 127.0.0.1: moto tells path-style from virtual-host requests by it.
-            endpoint = f"http://localhost:{port}"
-            client = boto3.client("s3", endpoint_url=endpoint, region_name=REGION,
-                                  aws_access_key_id="testing", aws_secret_access_key="testing")
-            client.create_bucket(Bucket=BUCKET)
-            yield S3(endpoint, client)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 @contextlib.contextmanager
-def function_container(podman: Podman, image: Image, rie: Path, s3: S3,
+def function_container(podman: Podman, image: Image, rie: Path, s3: S3Server,
                        role: str) -> Iterator[Function]:
     """A fresh container of the image behind the RIE, run as the image test runs it."""
     with lambda_container(podman, image.tag, image.config, rie, endpoint=s3.endpoint,
@@ -282,7 +266,7 @@ def invoke(fn: Function, label: str, event: dict[str, Any]) -> Call:
     return call
 
 
-def upload_site(s3: S3, folder: Path, site_id: str) -> None:
+def upload_site(s3: S3Server, folder: Path, site_id: str) -> None:
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         s3.client.upload_file(str(path), BUCKET,
                               f"sites/{site_id}/{path.relative_to(folder).as_posix()}")
@@ -299,7 +283,7 @@ def chunk_event(planned: dict[str, Any], index: int) -> dict[str, Any]:
             "index": index}
 
 
-def probe_output(s3: S3, key: str, scratch: Path) -> dict[str, int]:
+def probe_output(s3: S3Server, key: str, scratch: Path) -> dict[str, int]:
     out = scratch / "assembled.mp4"
     s3.client.download_file(BUCKET, key, str(out))
     probed = subprocess.run(
@@ -581,12 +565,7 @@ def report(m: Measured, projections: list[Projection], machine: dict[str, Any]) 
 
 
 def machine_info(image: Image) -> dict[str, Any]:
-    cpu = ""
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as handle:
-        for line in handle:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
     return {"cores": len(os.sched_getaffinity(0)), "cpu": cpu,
             "memory_gb": round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 1e9,
                                1),

@@ -569,13 +569,16 @@ def positive_int(text: str) -> int:
     return value
 
 
-def machine_info(browser: str | None) -> dict[str, Any]:
-    cpu = ""
+def cpu_model() -> str:
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as handle:
         for line in handle:
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
+    return ""
+
+
+def machine_info(browser: str | None) -> dict[str, Any]:
+    cpu = cpu_model()
     info = resolve_browser(browser)
     return {
         "cores": len(os.sched_getaffinity(0)), "cpu": cpu,

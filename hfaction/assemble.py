@@ -7,6 +7,7 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 from hfaction import proc
@@ -31,6 +32,7 @@ class AssembleResult:
     bytes: int
     plan_hash: str
     seconds: float
+    fps: Fraction
 
     def to_dict(self) -> dict[str, object]:
         return {"path": str(self.path), "frames": self.frames, "duration": self.duration,
@@ -96,4 +98,5 @@ def assemble(plan_dir: Path, chunk_paths: list[Path], out: Path) -> AssembleResu
             raise
     return AssembleResult(path=out, frames=frames, duration=plan_.frames / float(plan_.fps),
                           width=width, height=height, bytes=out.stat().st_size,
-                          plan_hash=plan_.hash, seconds=time.perf_counter() - started)
+                          plan_hash=plan_.hash, seconds=time.perf_counter() - started,
+                          fps=plan_.fps)

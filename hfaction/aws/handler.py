@@ -275,7 +275,6 @@ def _render_chunk(event: dict[str, Any], deps: Deps, work: Path, timings: dict[s
 def _assemble(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, float],
               render_id: str) -> dict[str, Any]:
     from hfaction.assemble import assemble
-    from hfaction.plan import load_plan
     from hfaction.poster import make_poster
 
     plan_dir = _fetch_plan(event, deps, work, timings, render_id)
@@ -299,8 +298,8 @@ def _assemble(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, 
     with _Timer(timings, "assemble"):
         result = assemble(plan_dir, paths, work / "out.mp4")
     with _Timer(timings, "poster"):
-        fps = load_plan(plan_dir, verify_files=False).fps
-        poster = make_poster(result.path, work / "poster.jpg", frames=result.frames, fps=fps)
+        poster = make_poster(result.path, work / "poster.jpg", frames=result.frames,
+                             fps=result.fps)
     poster_key = s3uri.poster_key(output_key)
     with _Timer(timings, "upload"):
         deps.s3.upload_file(str(result.path), deps.bucket, output_key,
@@ -309,5 +308,5 @@ def _assemble(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, 
                             ExtraArgs={"ContentType": "image/jpeg"})
     return {"render_id": render_id, "output_key": output_key,
             "output_uri": f"s3://{deps.bucket}/{output_key}", "bytes": result.bytes,
-            "frames": result.frames, "duration": result.duration, "fps": str(fps),
+            "frames": result.frames, "duration": result.duration, "fps": str(result.fps),
             "poster_key": poster_key}

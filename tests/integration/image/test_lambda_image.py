@@ -178,29 +178,44 @@ class S3Server:
     client: Any
 
 
+@contextlib.contextmanager
+def moto_s3_server(bucket: str, log_path: Path) -> Iterator[S3Server]:
+    """A moto server in its own process on a free loopback port, holding ``bucket``.
+
+    Also used by benchmarks/lambda_bench.py. Needs boto3 and moto[server] (ImportError
+    otherwise, for the caller to report).
+    """
+    import boto3
+    import moto.server  # noqa: F401
+
+    port = _free_port()
+    with log_path.open("w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                                   "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_for_port(port, lambda: server.poll() is None, "moto server")
+            # localhost, not 127.0.0.1: moto tells path-style from virtual-host requests
+            # by it.
+            endpoint = f"http://localhost:{port}"
+            client = boto3.client("s3", endpoint_url=endpoint, region_name=REGION,
+                                  aws_access_key_id="testing",
+                                  aws_secret_access_key="testing")
+            client.create_bucket(Bucket=bucket)
+            yield S3Server(endpoint, client)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     try:
-        import boto3
+        import boto3  # noqa: F401
         import moto.server  # noqa: F401
     except ImportError as error:
         _unavailable(f"needs {error.name}: pip install boto3 'moto[server]'")
-    port = _free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                               "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_for_port(port, lambda: server.poll() is None, "moto server")
-        # localhost, not 127.0.0.1: moto tells path-style from virtual-host requests by it.
-        endpoint = f"http://localhost:{port}"
-        client = boto3.client("s3", endpoint_url=endpoint, region_name=REGION,
-                              aws_access_key_id="testing", aws_secret_access_key="testing")
-        client.create_bucket(Bucket=BUCKET)
-        yield S3Server(endpoint, client)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+    with moto_s3_server(BUCKET, tmp_path_factory.mktemp("moto") / "moto.log") as server:
+        yield server
 
 
 # ---- the function's container ------------------------------------------------------
