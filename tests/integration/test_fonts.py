@@ -9,10 +9,8 @@ Fonts is a local server speaking the css2 API's shape (no Google access here).
 
 from __future__ import annotations
 
-import http.server
 import os
 import shutil
-import threading
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -37,6 +35,7 @@ from hfaction.fonts import (
 from hfaction.plan import RenderOptions, plan
 from tests.conftest import FIXTURES
 from tests.integration.conftest import psnr_per_frame
+from tests.loopback import RecordingServer, Reply, Request
 
 LIBERATION_DIRS = (Path("/usr/share/fonts/truetype/liberation"),
                    Path("/usr/share/fonts/truetype/liberation2"))
@@ -62,53 +61,34 @@ class FontsApi:
 
     def __init__(self, fonts: dict[str, Path]) -> None:
         self.fonts = fonts
-        self.requests: Counter[str] = Counter()
-        api = self
+        self.server = RecordingServer(self._route)
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:
-                pass
+    def _route(self, request: Request) -> Reply:
+        parts = urlsplit(request.path)
+        if parts.path == "/css2":
+            family = parse_qs(parts.query).get("family", [""])[0].split(":")[0]
+            if family not in self.fonts:
+                return 400, {"Content-Type": "text/plain"}, b"family not found"
+            slug = family.replace(" ", "-")
+            css = (f"/* latin */\n@font-face {{ font-family: '{family}'; font-style: "
+                   f"normal; font-weight: 400; font-display: swap; src: url("
+                   f"{self.url(f'files/{slug}.ttf')}) format('truetype'); }}\n")
+            return 200, {"Content-Type": "text/css; charset=utf-8"}, css.encode()
+        if parts.path.startswith("/files/"):
+            family = parts.path[len("/files/"):-len(".ttf")].replace("-", " ")
+            if family in self.fonts:
+                return 200, {"Content-Type": "font/ttf"}, self.fonts[family].read_bytes()
+        return 404, {"Content-Type": "text/plain"}, b"no such file"
 
-            def do_GET(self) -> None:
-                api.requests[self.path] += 1
-                parts = urlsplit(self.path)
-                if parts.path == "/css2":
-                    family = parse_qs(parts.query).get("family", [""])[0].split(":")[0]
-                    if family not in api.fonts:
-                        self._send(400, b"family not found", "text/plain")
-                        return
-                    slug = family.replace(" ", "-")
-                    css = (f"/* latin */\n@font-face {{ font-family: '{family}'; font-style: "
-                           f"normal; font-weight: 400; font-display: swap; src: url("
-                           f"{api.url(f'files/{slug}.ttf')}) format('truetype'); }}\n")
-                    self._send(200, css.encode(), "text/css; charset=utf-8")
-                elif parts.path.startswith("/files/"):
-                    family = parts.path[len("/files/"):-len(".ttf")].replace("-", " ")
-                    if family in api.fonts:
-                        self._send(200, api.fonts[family].read_bytes(), "font/ttf")
-                    else:
-                        self._send(404, b"no such file", "text/plain")
-                else:
-                    self._send(404, b"no such file", "text/plain")
-
-            def _send(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    @property
+    def requests(self) -> Counter[str]:
+        return Counter(request.path for request in self.server.requests)
 
     def url(self, path: str = "") -> str:
-        return f"http://127.0.0.1:{self.port}/{path}"
+        return f"{self.server.url}/{path}"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 @pytest.fixture

@@ -120,35 +120,18 @@ def test_non_public_addresses_are_refused_when_the_environment_denies_them(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The Lambda image sets HFACTION_FETCH_PRIVATE=deny: a project URL pointing at
     loopback (the Runtime API lives on 127.0.0.1:9001) must not be fetched."""
-    import http.server
-    import threading
-
-    from hfaction.assets import RemoteFetcher
     from hfaction.errors import RemoteAssetFetchFailed
+    from tests.loopback import RecordingServer
 
-    hits: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            hits.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}/2018-06-01/runtime/invocation/next"
+    server = RecordingServer(lambda request: (200, {}, b"ok"))
+    url = f"{server.url}/2018-06-01/runtime/invocation/next"
     try:
         monkeypatch.setenv("HFACTION_FETCH_PRIVATE", "deny")
         with pytest.raises(RemoteAssetFetchFailed, match=r"non-public address 127\.0\.0\.1"):
             RemoteFetcher(tmp_path / "denied")(url)
-        assert hits == []
+        assert server.requests == []
         monkeypatch.setenv("HFACTION_FETCH_PRIVATE", "allow")
         assert RemoteFetcher(tmp_path / "allowed")(url).size == 2
-        assert len(hits) == 1
+        assert len(server.requests) == 1
     finally:
-        server.shutdown()
+        server.stop()

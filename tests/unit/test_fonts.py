@@ -318,36 +318,24 @@ def test_two_families_with_the_same_slug_get_their_own_folders_and_hashes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """'Brand Sans' and 'Brand-Sans' from a loopback Google Fonts stand-in: each frozen
     entry's hash must cover exactly its own files, or the plan fails its own check."""
-    import http.server
-    import threading
     from urllib.parse import parse_qs, urlsplit
 
-    from hfaction.assets import RemoteFetcher
     from hfaction.fonts import FALLBACK_FILES, freeze_fonts
     from hfaction.media import frozen_sha256
+    from tests.loopback import RecordingServer, Reply, Request
 
-    class Fonts(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
+    def google_fonts(request: Request) -> Reply:
+        parts = urlsplit(request.path)
+        if parts.path == "/css2":
+            family = parse_qs(parts.query)["family"][0].split(":")[0]
+            return 200, {}, (f"@font-face {{ font-family: '{family}'; font-weight: 400; "
+                             f"src: url({server.url}/files/{family.replace(' ', '_')}.woff2); "
+                             "}").encode()
+        return 200, {}, f"FONT {parts.path}".encode()
 
-        def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            if parts.path == "/css2":
-                family = parse_qs(parts.query)["family"][0].split(":")[0]
-                body = (f"@font-face {{ font-family: '{family}'; font-weight: 400; src: "
-                        f"url(http://127.0.0.1:{server.server_port}/files/"
-                        f"{family.replace(' ', '_')}.woff2); }}").encode()
-            else:
-                body = f"FONT {parts.path}".encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Fonts)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = RecordingServer(google_fonts)
     try:
-        monkeypatch.setenv("HFACTION_GOOGLE_FONTS_URL", f"http://127.0.0.1:{server.server_port}")
+        monkeypatch.setenv("HFACTION_GOOGLE_FONTS_URL", server.url)
         fallback = tmp_path / "fallback"
         fallback.mkdir()
         for name in FALLBACK_FILES:
@@ -362,7 +350,7 @@ def test_two_families_with_the_same_slug_get_their_own_folders_and_hashes(
         frozen = freeze_fonts(project, ["index.html"], plan_dir,
                               RemoteFetcher(plan_dir / "remote"))
     finally:
-        server.shutdown()
+        server.stop()
     brand = [entry for entry in frozen.entries if entry["name"].lower().startswith("brand")]
     assert len({entry["path"] for entry in brand}) == 2
     for entry in brand:

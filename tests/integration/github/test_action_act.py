@@ -44,7 +44,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import _missing_tools, decode_gray, read_bits
-from tests.integration.github.conftest import RecordingServer, Reply, Request
+from tests.loopback import RecordingServer, Reply, Request
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "tests" / "fixtures"

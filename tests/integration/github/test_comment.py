@@ -18,7 +18,7 @@ from markdown_it import MarkdownIt
 
 from hfaction.cli import main
 from tests.conftest import FIXTURES
-from tests.integration.github.conftest import RecordingServer, Reply, Request
+from tests.loopback import RecordingServer, Reply, Request
 
 RESULT = FIXTURES / "github" / "result-succeeded.json"
 FAILED = FIXTURES / "github" / "result-failed.json"

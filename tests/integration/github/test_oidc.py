@@ -22,7 +22,7 @@ import pytest
 
 from hfaction.errors import OidcTokenFailed, RedirectRefused
 from hfaction.github.oidc import fetch_token
-from tests.integration.github.conftest import RecordingServer, Reply, Request
+from tests.loopback import RecordingServer, Reply, Request
 from tests.unit.test_github_workflow import runner_parse
 
 ROLE = "arn:aws:iam::123456789012:role/hfaction-render"
