@@ -65,7 +65,7 @@ from render_bench import (  # noqa: E402
 
 from hfaction import __version__ as HFACTION_VERSION  # noqa: E402
 from hfaction.aws.cost import NOT_INCLUDED, PRICES, Cost, render_cost  # noqa: E402
-from hfaction.encode import ffprobe_binary  # noqa: E402
+from hfaction.render.encode import ffprobe_binary  # noqa: E402
 from tests.integration.image.test_lambda_image import (  # noqa: E402
     RIE_IN_WHEEL,
     SBIN_PATH,
@@ -418,7 +418,7 @@ def composition(folder: Path, seconds: float, files: Sequence[Path]) -> Path:
 def run(args: argparse.Namespace, podman: Podman, image: Image, rie: Path,
         scratch: Path) -> Measured:
     files = [gsap_file(), *font_files()]
-    # Whole seconds: hfaction.plan.Plan.duration is float(str(Fraction)), which fails on
+    # Whole seconds: hfaction.render.planner.Plan.duration is float(str(Fraction)), which fails on
     # '38/5', so the handler's plan refuses a composition of 7.6 s. The last chunk of the
     # measured render may then be shorter than --frames-per-chunk; it is rendered too.
     short_seconds = math.ceil(args.frames_per_chunk * args.chunks / FPS)

@@ -14,9 +14,9 @@ d. + the bundled web font Inter, named and not loaded (hfaction freezes it from 
    @fontsource package; the font cache is filled once before anything is timed).
 
 The media are made by ffmpeg in a temporary folder. Per repetition, in a rotating order:
-``hfaction.plan.plan`` of each variant (time and plan folder size), the media step of
+``hfaction.render.planner.plan`` of each variant (time and plan folder size), the media step of
 planning replayed alone for (b) and (c) (``probe_media`` then ``freeze_media``: the
-audio mix, or the video's frame extraction), and ``hfaction.local.render_local`` of each
+audio mix, or the video's frame extraction), and ``hfaction.render.local.render_local`` of each
 variant at the standard preset (fps, and the assemble time, with the mix muxed for (b)).
 Every figure is the median over the repetitions, as a ratio to (a) measured in the same
 run. See benchmarks/README.md.
@@ -54,13 +54,14 @@ from render_bench import (  # noqa: E402
     write_composition,
 )
 
-from hfaction.assets import RemoteFetcher  # noqa: E402
-from hfaction.composition import load_project  # noqa: E402
-from hfaction.encode import ffmpeg_binary, ffprobe_binary  # noqa: E402
-from hfaction.fonts import bundled_families, bundled_package, font_cache_dir  # noqa: E402
-from hfaction.local import default_workers, render_local  # noqa: E402
-from hfaction.media import freeze_media, probe_media  # noqa: E402
-from hfaction.plan import RenderOptions, plan  # noqa: E402
+from hfaction.render.assets import RemoteFetcher  # noqa: E402
+from hfaction.render.composition import load_project  # noqa: E402
+from hfaction.render.encode import ffmpeg_binary, ffprobe_binary  # noqa: E402
+from hfaction.render.fonts import bundled_families, bundled_package, font_cache_dir  # noqa: E402
+from hfaction.render.local import default_workers, render_local  # noqa: E402
+from hfaction.render.media import freeze_media, probe_media  # noqa: E402
+from hfaction.render.options import RenderOptions  # noqa: E402
+from hfaction.render.planner import plan  # noqa: E402
 
 WIDTH, HEIGHT = 1280, 720
 SECONDS = 6
@@ -298,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=positive_int, default=3,
                         help="interleaved repetitions; medians are reported (default 3)")
     parser.add_argument("--workers", type=positive_int, default=None,
-                        help="render workers (default: hfaction.local.default_workers())")
+                        help="render workers (default: hfaction.render.local.default_workers())")
     parser.add_argument("--browser", default=None, help="Chromium to use (default: hfaction's)")
     parser.add_argument("--json", type=Path, default=None, help="write the numbers to this file")
     args = parser.parse_args(argv)

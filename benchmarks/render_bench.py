@@ -10,7 +10,7 @@ measurement shares the machine's noise):
 
 a. capture-only: as many worker processes as the render uses, each with its own browser,
    capture the plan's chunks as JPEG (CompositionPage.capture), nothing is encoded;
-b. end-to-end: hfaction.local.render_local at the standard preset (plan + chunks + assemble),
+b. end-to-end: hfaction.render.local.render_local at the standard preset (plan + chunks + assemble),
    while the whole process tree's RSS is sampled every 100 ms;
 e. with --peer: the HyperFrames CLI at its defaults (benchmarks/peer_hyperframes.sh).
 
@@ -44,10 +44,11 @@ from types import ModuleType, TracebackType
 from typing import Any
 
 from hfaction import __version__ as HFACTION_VERSION
-from hfaction.browser import browser_version, resolve_browser
-from hfaction.encode import ffmpeg_binary, ffmpeg_version, ffprobe_binary
-from hfaction.local import default_workers, render_local
-from hfaction.plan import Plan, RenderOptions, plan
+from hfaction.render.browser import browser_version, resolve_browser
+from hfaction.render.encode import ffmpeg_binary, ffmpeg_version, ffprobe_binary
+from hfaction.render.local import default_workers, render_local
+from hfaction.render.options import RenderOptions
+from hfaction.render.planner import Plan, plan
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -237,9 +238,9 @@ class TreeMemorySampler:
 
 def _capture_worker(plan_dir: str, browser: str | None, tasks: Any, results: Any) -> None:
     """One worker of the capture-only run: like a render worker, minus ffmpeg."""
-    from hfaction.capture import BrowserSession
-    from hfaction.chunk import chunk_frames, chunk_server
-    from hfaction.plan import load_plan
+    from hfaction.render.capture import BrowserSession
+    from hfaction.render.chunk import chunk_frames, chunk_server
+    from hfaction.render.planner import load_plan
 
     report: dict[str, Any] = {"error": None, "frames": 0, "bytes": 0, "chunks": 0,
                               "launch_s": 0.0, "load_s": 0.0, "capture_s": 0.0}

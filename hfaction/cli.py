@@ -26,7 +26,8 @@ from rich.progress import (
 
 from hfaction import __version__
 from hfaction.errors import HfactionError, InvalidVariable
-from hfaction.plan import Plan, RenderOptions
+from hfaction.render.options import RenderOptions
+from hfaction.render.planner import Plan
 
 app = typer.Typer(
     name="hfaction",
@@ -186,7 +187,7 @@ def render(
 
     Example: hfaction render examples/gsap-intro -o intro.mp4 --workers 2
     """
-    from hfaction.local import render_local
+    from hfaction.render.local import render_local
 
     options = _options(entry, fps, quality, crf, width, height, chunk_size, var, vars_file,
                        browser, asset_cache, ready_timeout)
@@ -230,7 +231,7 @@ def plan_command(
 
     Example: hfaction plan examples/gsap-intro --json
     """
-    from hfaction.plan import plan
+    from hfaction.render.planner import plan
 
     options = _options(entry, fps, quality, crf, width, height, chunk_size, var, vars_file,
                        browser, asset_cache, ready_timeout)
@@ -268,7 +269,7 @@ def chunk_command(
 
     Example: hfaction chunk ./plan 0 -o chunk-0.mp4
     """
-    from hfaction.chunk import render_chunk
+    from hfaction.render.chunk import render_chunk
 
     result = render_chunk(plan_dir, index, output, browser=browser)
     stdout.print_json(json.dumps(result.to_dict()))
@@ -284,7 +285,7 @@ def assemble_command(
 
     Example: hfaction assemble ./plan chunk-0.mp4 chunk-1.mp4 -o out.mp4
     """
-    from hfaction.assemble import assemble
+    from hfaction.render.assembler import assemble
 
     result = assemble(plan_dir, chunks, output)
     stdout.print_json(json.dumps(result.to_dict()))

@@ -1,6 +1,6 @@
 """The Lambda handler: event -> download from S3 to /tmp -> core primitive -> upload -> result.
 
-Thin glue over :mod:`hfaction.plan`, :mod:`hfaction.chunk` and :mod:`hfaction.assemble`;
+Thin glue over the render core (:mod:`hfaction.render`: plan, render_chunk, assemble);
 the S3 client and the browser are created once per container and reused while warm.
 Typed errors are re-raised as exceptions whose class name is the error code, which is
 the name Step Functions sees (so Retry/Catch can match ``PLAN_HASH_MISMATCH``).
@@ -59,12 +59,12 @@ class Deps:
     s3: Any
     bucket: str
     work_root: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "hfaction")
-    session: Any = None  # hfaction.capture.BrowserSession, launched on first chunk
+    session: Any = None  # hfaction.render.capture.BrowserSession, launched on first chunk
 
     def browser(self) -> Any:
         if self.session is None:
-            from hfaction.browser import resolve_browser
-            from hfaction.capture import BrowserSession
+            from hfaction.render.browser import resolve_browser
+            from hfaction.render.capture import BrowserSession
 
             self.session = BrowserSession(resolve_browser()).__enter__()
         return self.session
@@ -171,7 +171,7 @@ def _dispatch(action: str, event: dict[str, Any], deps: Deps, work: Path,
 
 
 def render_options(raw: Any) -> Any:
-    from hfaction.plan import RenderOptions
+    from hfaction.render.options import RenderOptions
 
     if not isinstance(raw, dict):
         raise InvalidOption("options must be a JSON object")
@@ -189,7 +189,7 @@ def render_options(raw: Any) -> Any:
 
 def _plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, float],
           render_id: str) -> dict[str, Any]:
-    from hfaction.plan import PLAN_FILE, plan
+    from hfaction.render.planner import PLAN_FILE, plan
 
     site_id = s3uri.check_id(str(event.get("site_id", "")), "site id")
     options = render_options(event.get("options") or {})
@@ -248,7 +248,7 @@ def _fetch_plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str
 
 def _render_chunk(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, float],
                   render_id: str) -> dict[str, Any]:
-    from hfaction.chunk import render_chunk
+    from hfaction.render.chunk import render_chunk
 
     index = event.get("index")
     if not isinstance(index, int) or index < 0:
@@ -274,8 +274,8 @@ def _render_chunk(event: dict[str, Any], deps: Deps, work: Path, timings: dict[s
 
 def _assemble(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, float],
               render_id: str) -> dict[str, Any]:
-    from hfaction.assemble import assemble
-    from hfaction.poster import make_poster
+    from hfaction.render.assembler import assemble
+    from hfaction.render.poster import make_poster
 
     plan_dir = _fetch_plan(event, deps, work, timings, render_id)
     chunks = event.get("chunks")

@@ -15,8 +15,8 @@ from hfaction.aws import s3uri
 from hfaction.aws.cost import Cost, render_cost, state_transitions
 from hfaction.aws.facade import AwsFacade, CredentialsLifetime, StackInfo, execution_arn
 from hfaction.errors import HfactionError, InvalidOption, RenderFailed, error_from_dict
-from hfaction.project import ProjectFile, check_project_dir, iter_project_files, sha256_file
-from hfaction.project import tree_hash as project_tree_hash
+from hfaction.render.project import ProjectFile, check_project_dir, iter_project_files, sha256_file
+from hfaction.render.project import tree_hash as project_tree_hash
 
 SITE_MANIFEST = ".hfaction-site.json"
 

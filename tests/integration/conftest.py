@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hfaction.browser import resolve_browser
 from hfaction.errors import BrowserNotFound
+from hfaction.render.browser import resolve_browser
 
 
 def _missing_tools() -> str | None:

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from hfaction.assemble import assemble
-from hfaction.chunk import render_chunk
 from hfaction.cli import main
 from hfaction.errors import (
     BrowserGpuNotSoftware,
@@ -18,7 +16,10 @@ from hfaction.errors import (
     FfmpegVersionMismatch,
     PlanHashMismatch,
 )
-from hfaction.plan import PLAN_FILE, RenderOptions, compute_hash, plan
+from hfaction.render.assembler import assemble
+from hfaction.render.chunk import render_chunk
+from hfaction.render.options import RenderOptions
+from hfaction.render.planner import PLAN_FILE, compute_hash, plan
 from tests.conftest import FIXTURES
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"></head><body>
@@ -208,9 +209,9 @@ def test_assemble_refuses_missing_and_short_chunks(planned: Path, tmp_path: Path
 def test_hardware_gl_is_refused(tmp_path: Path) -> None:
     # No hardware GPU exists on these machines: the page reports one by overriding
     # WebGL's renderer string, which is exactly what the probe reads.
-    from hfaction.browser import resolve_browser
-    from hfaction.capture import AssetServer, BrowserSession
-    from hfaction.plan import load_plan
+    from hfaction.render.browser import resolve_browser
+    from hfaction.render.capture import AssetServer, BrowserSession
+    from hfaction.render.planner import load_plan
 
     plan_dir = tmp_path / "plan"
     plan(FIXTURES / "frame-index", RenderOptions(), plan_dir)

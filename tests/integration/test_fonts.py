@@ -20,19 +20,20 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import sync_playwright
 
-from hfaction.browser import BrowserInfo, launch_args, resolve_browser
-from hfaction.capture import BrowserSession
-from hfaction.chunk import render_chunk
 from hfaction.cli import main
 from hfaction.errors import FontFetchFailed
-from hfaction.fonts import (
+from hfaction.render.browser import BrowserInfo, launch_args, resolve_browser
+from hfaction.render.capture import BrowserSession
+from hfaction.render.chunk import render_chunk
+from hfaction.render.fonts import (
     FALLBACK_DIR_ENV,
     FALLBACK_FILES,
     FONT_CACHE_ENV,
     GOOGLE_FONTS_ENV,
     NPM_REGISTRY_URL,
 )
-from hfaction.plan import RenderOptions, plan
+from hfaction.render.options import RenderOptions
+from hfaction.render.planner import plan
 from tests.conftest import FIXTURES
 from tests.integration.conftest import psnr_per_frame
 from tests.loopback import RecordingServer, Reply, Request

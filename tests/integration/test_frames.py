@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from hfaction.chunk import render_chunk
 from hfaction.errors import BrowserVersionMismatch
-from hfaction.framemath import frame_count
-from hfaction.local import render_local
-from hfaction.plan import RenderOptions, plan
+from hfaction.render.chunk import render_chunk
+from hfaction.render.framemath import frame_count
+from hfaction.render.local import render_local
+from hfaction.render.options import RenderOptions
+from hfaction.render.planner import plan
 from tests.conftest import FIXTURES
 from tests.integration.conftest import (
     decode_gray,
@@ -112,8 +113,8 @@ def test_clip_window_and_frozen_clock(tmp_path: Path, workers: int) -> None:
 def test_screenshot_fallback_draws_the_same_frames_as_begin_frame(tmp_path: Path) -> None:
     # A full Chromium (no HeadlessExperimental.beginFrame) captures with screenshots; the
     # headless shell launched as such a browser stands in for it here.
-    from hfaction.browser import BrowserInfo, resolve_browser
-    from hfaction.capture import BrowserSession
+    from hfaction.render.browser import BrowserInfo, resolve_browser
+    from hfaction.render.capture import BrowserSession
 
     shell = resolve_browser()
     assert shell.begin_frame

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hfaction.local import render_local
-from hfaction.plan import RenderOptions
+from hfaction.render.local import render_local
+from hfaction.render.options import RenderOptions
 from tests.integration.media_support import (
     RATE,
     copy_fixture,

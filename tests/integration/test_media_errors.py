@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import hfaction.media
-from hfaction.chunk import render_chunk
+import hfaction.render.media
 from hfaction.cli import main
-from hfaction.plan import RenderOptions, plan
+from hfaction.render.chunk import render_chunk
+from hfaction.render.options import RenderOptions
+from hfaction.render.planner import plan
 from tests.integration.conftest import LoopbackServer
 from tests.integration.media_support import (
     bit_frames,
@@ -101,7 +102,7 @@ def test_remote_media_too_large(tmp_path: Path, capsys: pytest.CaptureFixture[st
                                 monkeypatch: pytest.MonkeyPatch) -> None:
     server, root = loopback_server
     write_wav(root / "music.wav", tone(1.0))
-    monkeypatch.setattr(hfaction.media, "MAX_REMOTE_MEDIA_BYTES", 10_000)
+    monkeypatch.setattr(hfaction.render.media, "MAX_REMOTE_MEDIA_BYTES", 10_000)
     url = server.url("music.wav")
     project = _project(tmp_path, f'<audio id="music" src="{url}"></audio>')
     err = _plan_error(project, capsys)

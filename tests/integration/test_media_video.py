@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hfaction.local import render_local
-from hfaction.plan import RenderOptions
+from hfaction.render.local import render_local
+from hfaction.render.options import RenderOptions
 from tests.integration.conftest import decode_gray, read_bits
 from tests.integration.media_support import (
     bit_frames,

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from hfaction.chunk import render_chunk
 from hfaction.errors import RemoteAssetFetchFailed
-from hfaction.local import render_local
-from hfaction.plan import RenderOptions, load_plan, plan
+from hfaction.render.chunk import render_chunk
+from hfaction.render.local import render_local
+from hfaction.render.options import RenderOptions
+from hfaction.render.planner import load_plan, plan
 from tests.integration.conftest import LoopbackServer, decode_rgb, read_bits
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")

@@ -20,8 +20,8 @@ def test_the_wheel_carries_the_template_asl_and_image_recipe(tmp_path: Path) -> 
         for relative in RECIPE:
             assert archive.read(f"hfaction/aws/_bundle/{relative}") == \
                 (REPO / relative).read_bytes(), relative
-        assert archive.read("hfaction/runtime/runtime.js") == \
-            (REPO / "hfaction/runtime/runtime.js").read_bytes()
+        assert archive.read("hfaction/render/runtime/runtime.js") == \
+            (REPO / "hfaction/render/runtime/runtime.js").read_bytes()
         archive.extractall(tmp_path / "site")
     # Installed from the wheel (not this checkout), the deploy code finds its copies.
     found = subprocess.run(

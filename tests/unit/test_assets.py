@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hfaction.assets import RemoteFetcher, _cache_path, css_references
+from hfaction.render.assets import RemoteFetcher, _cache_path, css_references
 
 BASE = "https://cdn.example.com/lib/css/main.css"
 

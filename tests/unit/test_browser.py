@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hfaction.browser import BrowserInfo, launch_args, resolve_browser
 from hfaction.errors import BrowserNotFound
+from hfaction.render.browser import BrowserInfo, launch_args, resolve_browser
 
 SWIFTSHADER = ["--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
 BEGIN_FRAME = ["--enable-begin-frame-control", "--deterministic-mode",

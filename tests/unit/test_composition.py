@@ -7,17 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from hfaction.composition import (
-    DEFAULT_FPS,
-    DEFAULT_HEIGHT,
-    DEFAULT_WIDTH,
-    Element,
-    load_project,
-    parse_html,
-    resolve_starts,
-    resolve_variables,
-    safe_relative,
-)
 from hfaction.errors import (
     ClipReferenceCycle,
     ClipReferenceUnresolved,
@@ -29,6 +18,17 @@ from hfaction.errors import (
     NestedCompositionError,
     NoCompositionRoot,
     UnsafePath,
+)
+from hfaction.render.composition import (
+    DEFAULT_FPS,
+    DEFAULT_HEIGHT,
+    DEFAULT_WIDTH,
+    Element,
+    load_project,
+    parse_html,
+    resolve_starts,
+    resolve_variables,
+    safe_relative,
 )
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hfaction.encode import (
+from hfaction.errors import InvalidOption
+from hfaction.render.encode import (
     QUALITY_PRESETS,
     EncoderSettings,
     assemble_args,
@@ -18,7 +19,6 @@ from hfaction.encode import (
     even_size,
     track_timescale,
 )
-from hfaction.errors import InvalidOption
 
 RATES = [Fraction(24), Fraction(25), Fraction(30), Fraction(60), Fraction(30000, 1001),
          Fraction(24000, 1001), Fraction(60000, 1001), Fraction(50), Fraction(240)]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from hfaction.assets import RemoteFetcher
 from hfaction.errors import FontFetchFailed, SystemFontUsed, UnsafePath
-from hfaction.fonts import (
+from hfaction.render.assets import RemoteFetcher
+from hfaction.render.fonts import (
     FALLBACK_DIR_ENV,
     FALLBACK_FILES,
     GOOGLE_FONTS_ENV,
@@ -292,7 +292,7 @@ def test_svg_font_attribute_and_local_only_faces_are_seen(
 
 def test_font_environment_is_private_and_removed(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from hfaction.fonts import FontEnvironment
+    from hfaction.render.fonts import FontEnvironment
 
     source = tmp_path / "fallback"
     source.mkdir()
@@ -320,8 +320,8 @@ def test_two_families_with_the_same_slug_get_their_own_folders_and_hashes(
     entry's hash must cover exactly its own files, or the plan fails its own check."""
     from urllib.parse import parse_qs, urlsplit
 
-    from hfaction.fonts import FALLBACK_FILES, freeze_fonts
-    from hfaction.media import frozen_sha256
+    from hfaction.render.fonts import FALLBACK_FILES, freeze_fonts
+    from hfaction.render.project import frozen_sha256
     from tests.loopback import RecordingServer, Reply, Request
 
     def google_fonts(request: Request) -> Reply:

@@ -9,7 +9,7 @@ from fractions import Fraction
 import pytest
 
 from hfaction.errors import InvalidDuration, InvalidFps, InvalidOption
-from hfaction.framemath import (
+from hfaction.render.framemath import (
     MAX_AUTO_CHUNK,
     MIN_AUTO_CHUNK,
     auto_chunk_size,

@@ -12,7 +12,7 @@ from hfaction.aws.facade import CredentialsLifetime
 from hfaction.aws.renders import MAX_PRESIGN_EXPIRY_S, check_presign_expiry, link_expiry
 from hfaction.aws.s3uri import check_cleanup_prefix, poster_key
 from hfaction.errors import InvalidOption, S3UriNotAllowed
-from hfaction.poster import poster_args, poster_frame
+from hfaction.render.poster import poster_args, poster_frame
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

@@ -7,23 +7,23 @@ from pathlib import Path
 
 import pytest
 
-from hfaction.composition import MediaElement, load_project
-from hfaction.encode import (
+from hfaction.errors import MediaAttributeInvalid, MediaNotFound
+from hfaction.render.composition import MediaElement, load_project
+from hfaction.render.encode import (
     MEDIA_INPUT_OPTIONS,
     MixTrack,
     extract_frames_args,
     mix_args,
     mix_track_filter,
 )
-from hfaction.errors import MediaAttributeInvalid, MediaNotFound
-from hfaction.media import (
+from hfaction.render.media import (
     AudioInfo,
     ProbedMedia,
     frame_window,
-    frozen_sha256,
     mix_track,
     source_frames,
 )
+from hfaction.render.project import frozen_sha256
 
 ROOT = """<!doctype html><html><body>
 <div data-composition-id="main" data-width="64" data-height="64" data-duration="10">

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from hfaction.composition import NestedComposition, ProjectComposition, Root, load_project
 from hfaction.errors import InvalidDuration, InvalidSize
-from hfaction.plan import (
+from hfaction.render.composition import NestedComposition, ProjectComposition, Root, load_project
+from hfaction.render.options import RenderOptions
+from hfaction.render.planner import (
     EPOCH_MS,
-    RenderOptions,
     _duration,
     _render_size,
     compute_hash,
@@ -239,7 +239,7 @@ def test_duration_missing_everywhere(timeline: float | None) -> None:
 
 def test_plan_duration_reads_exact_fractions() -> None:
     # Durations are stored exactly ("38/5"), not as binary floats.
-    from hfaction.plan import Plan
+    from hfaction.render.planner import Plan
 
     assert Plan({"duration": "38/5"}).duration == 7.6
     assert Plan({"duration": "5"}).duration == 5.0

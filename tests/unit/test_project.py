@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hfaction.errors import ProjectNotFound, UnsafePath
-from hfaction.project import (
+from hfaction.render.project import (
     SKIPPED_TOP_LEVEL,
     ProjectFile,
     check_project_dir,

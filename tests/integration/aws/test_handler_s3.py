@@ -16,8 +16,8 @@ from moto import mock_aws
 from hfaction.aws.facade import AwsClients, AwsFacade
 from hfaction.aws.handler import Deps, handle
 from hfaction.aws.renders import create_site
-from hfaction.local import render_local
-from hfaction.plan import RenderOptions
+from hfaction.render.local import render_local
+from hfaction.render.options import RenderOptions
 from tests.conftest import FIXTURES
 from tests.integration.conftest import psnr_per_frame
 

@@ -21,8 +21,8 @@ from hfaction.aws.facade import AwsClients, AwsFacade, StackInfo
 from hfaction.aws.handler import Deps, handle
 from hfaction.aws.renders import create_site, progress, start_render, wait
 from hfaction.errors import PlanHashMismatch
-from hfaction.local import render_local
-from hfaction.plan import RenderOptions
+from hfaction.render.local import render_local
+from hfaction.render.options import RenderOptions
 from tests.conftest import FIXTURES
 from tests.integration.aws.sfn_harness import SfnHarness, throttled
 from tests.integration.conftest import decode_gray, psnr_per_frame

@@ -120,3 +120,19 @@ def tree_hash(files: list[ProjectFile]) -> str:
     for item in sorted(files, key=lambda f: f.path):
         digest.update(f"{item.path}\0{item.size}\0{item.sha256}\n".encode())
     return digest.hexdigest()
+
+
+def frozen_sha256(path: Path) -> str:
+    """SHA-256 of a file; of a folder, over its sorted ``relpath\\0sha256`` lines."""
+    if path.is_file():
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    for item in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{item.relative_to(path).as_posix()}\0{sha256_file(item)}\n".encode())
+    return digest.hexdigest()
+
+
+def frozen_bytes(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

@@ -18,7 +18,7 @@ import ffmpeg
 
 from hfaction import proc
 from hfaction.errors import EncodeFailed, FfmpegNotFound, InvalidOption
-from hfaction.framemath import format_fps
+from hfaction.render.framemath import format_fps
 
 INSTALL_HINT = (
     "install it with 'sudo apt-get install ffmpeg' or set HFACTION_FFMPEG=/path/to/ffmpeg"

@@ -12,34 +12,12 @@ import hashlib
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from hfaction import __version__
-from hfaction.assets import RemoteFetcher
-from hfaction.browser import BrowserInfo, browser_version, resolve_browser
-from hfaction.capture import (
-    JPEG_QUALITY,
-    AssetServer,
-    BrowserSession,
-    RemoteAsset,
-    browser_session,
-)
-from hfaction.composition import (
-    ProjectComposition,
-    check_side,
-    load_project,
-    resolve_variables,
-)
-from hfaction.encode import (
-    EncoderSettings,
-    encoder_settings,
-    even_size,
-    ffmpeg_binary,
-    ffmpeg_version,
-)
 from hfaction.errors import (
     InvalidDuration,
     InvalidOption,
@@ -47,16 +25,44 @@ from hfaction.errors import (
     PlanHashMismatch,
     PlanInvalid,
 )
-from hfaction.fonts import freeze_fonts
-from hfaction.framemath import (
+from hfaction.render.assets import RemoteAsset, RemoteFetcher
+from hfaction.render.browser import BrowserInfo, browser_version, resolve_browser
+from hfaction.render.capture import (
+    JPEG_QUALITY,
+    AssetServer,
+    BrowserSession,
+    browser_session,
+)
+from hfaction.render.composition import (
+    ProjectComposition,
+    check_side,
+    load_project,
+    resolve_variables,
+)
+from hfaction.render.encode import (
+    EncoderSettings,
+    encoder_settings,
+    even_size,
+    ffmpeg_binary,
+    ffmpeg_version,
+)
+from hfaction.render.fonts import freeze_fonts
+from hfaction.render.framemath import (
     auto_chunk_size,
     format_fps,
     frame_count,
     parse_fps,
     split_chunks,
 )
-from hfaction.media import freeze_media, frozen_sha256, probe_media, video_stubs
-from hfaction.project import ProjectFile, check_project_dir, freeze_project, sha256_file
+from hfaction.render.media import freeze_media, probe_media, video_stubs
+from hfaction.render.options import RenderOptions
+from hfaction.render.project import (
+    ProjectFile,
+    check_project_dir,
+    freeze_project,
+    frozen_sha256,
+    sha256_file,
+)
 
 PLAN_FILE = "plan.json"
 PROJECT_DIR = "project"
@@ -65,24 +71,6 @@ PLAN_SCHEMA = 1
 # Date.now() at composition time 0 is the Unix epoch, as in HyperFrames: dates on
 # screen never depend on the day of the render.
 EPOCH_MS = 0
-
-
-@dataclass
-class RenderOptions:
-    entry: str = "index.html"
-    fps: str | None = None
-    width: int | None = None
-    height: int | None = None
-    quality: str = "standard"
-    crf: int | None = None
-    chunk_size: int | None = None
-    parallelism: int = 1  # how many chunks will run at once, for the automatic chunk size
-    variables: dict[str, str] = field(default_factory=dict)
-    browser: str | None = None
-    asset_cache: Path | None = None
-    ready_timeout: float = 30.0
-    seed: int = 0
-    strict_fonts: bool = False  # a machine font named first is an error, not a warning
 
 
 @dataclass(frozen=True)
@@ -381,7 +369,7 @@ def _verify_files(plan_dir: Path, plan_: Plan) -> None:
                 f"{label} {state} in plan {plan_.hash[:12]} ({plan_dir})",
                 hint="the plan folder was changed after planning; plan the render again",
             )
-    # Frozen media and fonts (files or folders, see hfaction.media.frozen_sha256).
+    # Frozen media and fonts (files or folders, see hfaction.render.media.frozen_sha256).
     for entry in plan_.data.get("frozen") or []:
         path = plan_dir / str(entry["path"])
         if not path.exists() or frozen_sha256(path) != entry["sha256"]:

@@ -10,7 +10,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from hfaction.errors import (
@@ -19,21 +19,19 @@ from hfaction.errors import (
     SystemFontUsed,
     UnsafePath,
 )
-from hfaction.fonts.bundled import bundled_faces, bundled_families, bundled_package
-from hfaction.fonts.css import _PROJECT_BASE, CssFacts, FaceRule, read_css
-from hfaction.fonts.fontconfig import (
+from hfaction.render.assets import RemoteFetcher
+from hfaction.render.fonts.bundled import bundled_faces, bundled_families, bundled_package
+from hfaction.render.fonts.css import _PROJECT_BASE, CssFacts, FaceRule, read_css
+from hfaction.render.fonts.fontconfig import (
     FALLBACK,
     FALLBACK_FAMILIES,
     FROZEN_FONTS,
     find_fallback_dir,
     freeze_fallback,
 )
-from hfaction.fonts.google import _fetch_google
-from hfaction.fonts.markup import _Reader
-
-if TYPE_CHECKING:
-    from hfaction.assets import RemoteFetcher
-
+from hfaction.render.fonts.google import _fetch_google
+from hfaction.render.fonts.markup import _Reader
+from hfaction.render.project import frozen_bytes, frozen_sha256
 
 # The page loads frozen files from here (capture.AssetServer serves <plan>/frozen/).
 FROZEN_URL = "/__hf_frozen/"
@@ -86,9 +84,6 @@ def freeze_fonts(project_dir: Path, html_files: list[str], plan_dir: Path,
     ``project_dir`` is the plan's frozen copy of the project; ``fetch`` the plan's remote
     fetcher (stylesheets and their font files become remote assets of the plan).
     """
-    from hfaction.assets import RemoteFetcher
-    from hfaction.media import frozen_bytes, frozen_sha256
-
     reader = _Reader(project_dir.resolve(), fetch)
     for relative in html_files:
         reader.html(relative)

@@ -7,15 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, quote, unquote, urljoin, urlsplit
 
 from hfaction.errors import FontFetchFailed, RemoteAssetFetchFailed
-from hfaction.fonts.css import _PROJECT_BASE, CssFacts, read_css
-
-if TYPE_CHECKING:
-    from hfaction.assets import RemoteFetcher
-
+from hfaction.render.assets import RemoteFetcher
+from hfaction.render.fonts.css import _PROJECT_BASE, CssFacts, read_css
 
 _ITALIC_TAGS = frozenset({"i", "em", "cite", "var", "dfn", "address"})
 

@@ -24,8 +24,6 @@ from urllib.parse import unquote, urlsplit
 from playwright.sync_api import Browser, CDPSession, Page, Playwright, Route, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from hfaction.browser import BrowserInfo, launch_args
-from hfaction.composition import safe_relative
 from hfaction.errors import (
     BrowserFailed,
     BrowserGpuNotSoftware,
@@ -36,7 +34,10 @@ from hfaction.errors import (
     RemoteAssetNotFrozen,
     UnsafePath,
 )
-from hfaction.fonts import (
+from hfaction.render.assets import RemoteAsset
+from hfaction.render.browser import BrowserInfo, launch_args
+from hfaction.render.composition import safe_relative
+from hfaction.render.fonts import (
     FONT_FACES_SCRIPT,
     LOAD_ALL_FONTS_SCRIPT,
     FontEnvironment,
@@ -58,20 +59,8 @@ mimetypes.add_type("font/otf", ".otf")
 
 
 def runtime_source() -> str:
-    return (resources.files("hfaction") / "runtime" / "runtime.js").read_text(encoding="utf-8")
-
-
-@dataclass(frozen=True)
-class RemoteAsset:
-    url: str
-    path: str  # relative to the plan's remote/ folder
-    content_type: str
-    size: int
-    sha256: str
-
-    def to_dict(self) -> dict[str, object]:
-        return {"url": self.url, "path": self.path, "content_type": self.content_type,
-                "size": self.size, "sha256": self.sha256}
+    runtime = resources.files("hfaction.render") / "runtime" / "runtime.js"
+    return runtime.read_text(encoding="utf-8")
 
 
 FetchRemote = Callable[[str], RemoteAsset]

@@ -11,15 +11,15 @@ from fractions import Fraction
 from pathlib import Path
 
 from hfaction import proc
-from hfaction.encode import (
+from hfaction.errors import ChunkIncomplete, ChunkMissing, EncodeFailed
+from hfaction.render.encode import (
     assemble_args,
     concat_list,
     count_frames_args,
     ffmpeg_binary,
     ffprobe_binary,
 )
-from hfaction.errors import ChunkIncomplete, ChunkMissing, EncodeFailed
-from hfaction.plan import Plan, load_plan
+from hfaction.render.planner import Plan, load_plan
 
 
 @dataclass

@@ -5,14 +5,10 @@ elsewhere), and fetching it with a plain request as the second try.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from hfaction.errors import FontFetchFailed, RemoteAssetFetchFailed
-
-if TYPE_CHECKING:
-    from hfaction.assets import RemoteFetcher
-
+from hfaction.render.assets import RemoteFetcher
 
 GOOGLE_FONTS_ENV = "HFACTION_GOOGLE_FONTS_URL"
 GOOGLE_FONTS_URL = "https://fonts.googleapis.com"

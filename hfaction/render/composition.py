@@ -27,7 +27,7 @@ from hfaction.errors import (
     NoCompositionRoot,
     UnsafePath,
 )
-from hfaction.framemath import parse_duration, parse_fps
+from hfaction.render.framemath import parse_duration, parse_fps
 
 DEFAULT_WIDTH = 1080
 DEFAULT_HEIGHT = 1920

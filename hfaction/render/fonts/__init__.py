@@ -20,16 +20,17 @@ system fonts draw identically, and a generic first choice is reported
 
 The package's modules:
 
-- :mod:`~hfaction.fonts.css`: reading CSS (faces, families, weights) and weight matching;
-- :mod:`~hfaction.fonts.markup`: the CSS of a project's HTML files and their stylesheets;
-- :mod:`~hfaction.fonts.bundled`: the pinned ``@fontsource`` packages (npm, integrity, cache);
-- :mod:`~hfaction.fonts.google`: Google Fonts stylesheets;
-- :mod:`~hfaction.fonts.fontconfig`: the frozen fallback and the browser's fontconfig;
-- :mod:`~hfaction.fonts.freeze`: :func:`freeze_fonts`, which plan.py calls;
-- :mod:`~hfaction.fonts.page`: the scripts run in the page.
+- :mod:`~hfaction.render.fonts.css`: reading CSS (faces, families, weights) and weight matching;
+- :mod:`~hfaction.render.fonts.markup`: the CSS of a project's HTML files and their stylesheets;
+- :mod:`~hfaction.render.fonts.bundled`: the pinned ``@fontsource`` packages (npm, integrity,
+  cache);
+- :mod:`~hfaction.render.fonts.google`: Google Fonts stylesheets;
+- :mod:`~hfaction.render.fonts.fontconfig`: the frozen fallback and the browser's fontconfig;
+- :mod:`~hfaction.render.fonts.freeze`: :func:`freeze_fonts`, which plan.py calls;
+- :mod:`~hfaction.render.fonts.page`: the scripts run in the page.
 """
 
-from hfaction.fonts.bundled import (
+from hfaction.render.fonts.bundled import (
     FETCH_TIMEOUT_S,
     FONT_CACHE_ENV,
     MAX_FONT_PACKAGE_BYTES,
@@ -41,10 +42,10 @@ from hfaction.fonts.bundled import (
     check_integrity,
     font_cache_dir,
 )
-from hfaction.fonts.bundled import (
+from hfaction.render.fonts.bundled import (
     _wanted_member as _wanted_member,  # tests check the unpacking filter
 )
-from hfaction.fonts.css import (
+from hfaction.render.fonts.css import (
     CssFacts,
     FaceRule,
     match_weight,
@@ -52,7 +53,7 @@ from hfaction.fonts.css import (
     shorthand_families,
     split_families,
 )
-from hfaction.fonts.fontconfig import (
+from hfaction.render.fonts.fontconfig import (
     FALLBACK,
     FALLBACK_ALIASES,
     FALLBACK_DIR_ENV,
@@ -67,19 +68,19 @@ from hfaction.fonts.fontconfig import (
     freeze_fallback,
     plan_fallback_dir,
 )
-from hfaction.fonts.freeze import (
+from hfaction.render.fonts.freeze import (
     FROZEN_URL,
     GENERIC_FAMILIES,
     SYSTEM_FAMILIES,
     FrozenFonts,
     freeze_fonts,
 )
-from hfaction.fonts.google import (
+from hfaction.render.fonts.google import (
     GOOGLE_FONTS_ENV,
     GOOGLE_FONTS_URL,
     google_css_url,
 )
-from hfaction.fonts.page import (
+from hfaction.render.fonts.page import (
     FONT_FACES_SCRIPT,
     LOAD_ALL_FONTS_SCRIPT,
 )

@@ -21,7 +21,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-from hfaction.capture import RemoteAsset
 from hfaction.errors import RemoteAssetFetchFailed
 
 MAX_REMOTE_BYTES = 512 * 1024 * 1024
@@ -34,6 +33,19 @@ USER_AGENT = (
 _SAFE_HOST = re.compile(r"[A-Za-z0-9_.:\[\]-]+")
 _SAFE_SUFFIX = re.compile(r"\.[A-Za-z0-9]+")
 _CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)|@import\s+(['"])([^'"]+)\3""")
+
+
+@dataclass(frozen=True)
+class RemoteAsset:
+    url: str
+    path: str  # relative to the plan's remote/ folder
+    content_type: str
+    size: int
+    sha256: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"url": self.url, "path": self.path, "content_type": self.content_type,
+                "size": self.size, "sha256": self.sha256}
 
 
 def css_references(css: str, base_url: str) -> list[str]:

@@ -9,7 +9,6 @@ place of the element; assemble muxes the mix by stream copy.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
@@ -22,16 +21,6 @@ from typing import Any
 from urllib.parse import unquote
 
 from hfaction import proc
-from hfaction.assets import RemoteFetcher
-from hfaction.composition import MediaElement, ProjectComposition, safe_relative
-from hfaction.encode import (
-    MEDIA_INPUT_OPTIONS,
-    MIX_SAMPLE_RATE,
-    MixTrack,
-    extract_frames_args,
-    ffprobe_binary,
-    mix_args,
-)
 from hfaction.errors import (
     EncodeFailed,
     MediaEmpty,
@@ -41,29 +30,23 @@ from hfaction.errors import (
     RemoteAssetFetchFailed,
     SubprocessFailed,
 )
-from hfaction.project import sha256_file
+from hfaction.render.assets import RemoteFetcher
+from hfaction.render.composition import MediaElement, ProjectComposition, safe_relative
+from hfaction.render.encode import (
+    MEDIA_INPUT_OPTIONS,
+    MIX_SAMPLE_RATE,
+    MixTrack,
+    extract_frames_args,
+    ffprobe_binary,
+    mix_args,
+)
+from hfaction.render.project import frozen_bytes, frozen_sha256
 
 FROZEN_DIR = "frozen"
 MEDIA_DIR = "media"  # under frozen/
 # The page loads frozen files from here (capture.AssetServer serves plan/frozen/).
 FROZEN_URL_PREFIX = "__hf_frozen/"
 MAX_REMOTE_MEDIA_BYTES = 512 * 1024 * 1024
-
-
-def frozen_sha256(path: Path) -> str:
-    """SHA-256 of a file; of a folder, over its sorted ``relpath\\0sha256`` lines."""
-    if path.is_file():
-        return sha256_file(path)
-    digest = hashlib.sha256()
-    for item in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(f"{item.relative_to(path).as_posix()}\0{sha256_file(item)}\n".encode())
-    return digest.hexdigest()
-
-
-def frozen_bytes(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,10 @@ from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from typing import Any, Protocol
 
-from hfaction.assemble import AssembleResult, assemble
 from hfaction.errors import HfactionError, InvalidOption, WorkerFailed, error_from_dict
-from hfaction.plan import Plan, RenderOptions, plan
+from hfaction.render.assembler import AssembleResult, assemble
+from hfaction.render.options import RenderOptions
+from hfaction.render.planner import Plan, plan
 
 # Memory one worker needs at 1080p: a browser (renderer, GPU and browser processes)
 # plus an x264 encoder; measured peaks stay under this.
@@ -73,9 +74,9 @@ class LocalRenderResult:
 
 def _worker_main(plan_dir: str, chunk_dir: str, browser: str | None, tasks: Any,
                  events: Any, encoder_threads: int) -> None:
-    from hfaction.browser import resolve_browser
-    from hfaction.capture import BrowserSession
-    from hfaction.chunk import chunk_file_name, render_chunk
+    from hfaction.render.browser import resolve_browser
+    from hfaction.render.capture import BrowserSession
+    from hfaction.render.chunk import chunk_file_name, render_chunk
 
     try:
         with BrowserSession(resolve_browser(browser)) as session:
@@ -135,7 +136,7 @@ def render_local(
         sink.planned(plan_, min(worker_count, len(plan_.chunks)))
         timings = pool.run(len(plan_.chunks), sink)
         sink.assembling()
-        from hfaction.chunk import chunk_file_name
+        from hfaction.render.chunk import chunk_file_name
 
         chunk_paths = [chunk_dir / chunk_file_name(i) for i in range(len(plan_.chunks))]
         result = assemble(plan_dir, chunk_paths, output)

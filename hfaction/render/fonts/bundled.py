@@ -1,5 +1,5 @@
 """The bundled families: ``@fontsource/*`` npm packages pinned with their integrity in
-``hfaction/fonts_bundled.json``, fetched from the registry into the font cache once,
+``hfaction/render/fonts_bundled.json``, fetched from the registry into the font cache once,
 checked, and unpacked (CSS and woff2 only), and the faces CSS matching would pick.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from hfaction.errors import FontFetchFailed
-from hfaction.fonts.css import _PROJECT_BASE, CssFacts, FaceRule, match_weight, read_css
+from hfaction.render.fonts.css import _PROJECT_BASE, CssFacts, FaceRule, match_weight, read_css
 
 NPM_REGISTRY_ENV = "HFACTION_NPM_REGISTRY"
 NPM_REGISTRY_URL = "https://registry.npmjs.org"
@@ -30,7 +30,7 @@ FETCH_TIMEOUT_S = 60
 
 
 def bundled_families() -> dict[str, dict[str, str]]:
-    text = (resources.files("hfaction") / "fonts_bundled.json").read_text(encoding="utf-8")
+    text = (resources.files("hfaction.render") / "fonts_bundled.json").read_text(encoding="utf-8")
     data: dict[str, dict[str, str]] = json.loads(text)
     return data
 

@@ -8,9 +8,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from hfaction.browser import browser_version, resolve_browser
-from hfaction.capture import AssetServer, BrowserSession, CompositionPage, browser_session
-from hfaction.encode import chunk_encode_args, ffmpeg_binary, ffmpeg_version
 from hfaction.errors import (
     BrowserVersionMismatch,
     EncodeFailed,
@@ -18,8 +15,11 @@ from hfaction.errors import (
     InvalidOption,
     RemoteAssetNotFrozen,
 )
-from hfaction.plan import PROJECT_DIR, REMOTE_DIR, Plan, load_plan
 from hfaction.proc import StreamingProcess
+from hfaction.render.browser import browser_version, resolve_browser
+from hfaction.render.capture import AssetServer, BrowserSession, CompositionPage, browser_session
+from hfaction.render.encode import chunk_encode_args, ffmpeg_binary, ffmpeg_version
+from hfaction.render.planner import PROJECT_DIR, REMOTE_DIR, Plan, load_plan
 
 FrameCallback = Callable[[int], None]
 
