@@ -174,7 +174,7 @@ def measure_plan(project: Path, scratch: Path, workers: int, browser: str | None
     plan_ = plan(project, options, plan_dir)
     seconds = time.perf_counter() - started
     frozen: dict[str, int] = {}
-    for entry in plan_.data.get("frozen") or []:
+    for entry in plan_.to_dict()["frozen"]:
         frozen[entry["kind"]] = frozen.get(entry["kind"], 0) + int(entry["bytes"])
     result = {"seconds": seconds, "bytes": folder_bytes(plan_dir), "frozen_bytes": frozen,
               "frames": plan_.frames, "chunks": len(plan_.chunks)}

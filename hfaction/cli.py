@@ -26,6 +26,7 @@ from rich.progress import (
 
 from hfaction import __version__
 from hfaction.errors import HfactionError, InvalidVariable
+from hfaction.render.framemath import format_fps
 from hfaction.render.options import RenderOptions
 from hfaction.render.planner import Plan
 
@@ -128,10 +129,11 @@ class _RichProgress:
         self.total = plan_.frames
         width, height = plan_.output_size
         self.console.print(
-            f"planned {plan_.frames} frames ({plan_.duration:g}s at {plan_.data['fps']} fps, "
+            f"planned {plan_.frames} frames ({plan_.duration:g}s at {format_fps(plan_.fps)} "
+            f"fps, "
             f"{width}x{height}) in {len(plan_.chunks)} chunks on {workers} workers"
         )
-        for warning in (plan_.data.get("fonts") or {}).get("warnings", []):
+        for warning in plan_.fonts.warnings:
             self.console.print(f"warning: {warning}", markup=False)
         if self.interactive:
             self.bar = Progress(
@@ -254,7 +256,7 @@ def plan_command(
     for item in summary.get("frozen") or []:
         stdout.print(f"frozen {item['kind']} {item['name']}: {item['bytes']:,} bytes from "
                      f"{item['source']} ({item['path']})", markup=False)
-    for warning in (planned.data.get("fonts") or {}).get("warnings", []):
+    for warning in planned.fonts.warnings:
         stderr.print(f"warning: {warning}", markup=False)
 
 

@@ -189,6 +189,7 @@ def render_options(raw: Any) -> Any:
 
 def _plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, float],
           render_id: str) -> dict[str, Any]:
+    from hfaction.render.framemath import format_fps
     from hfaction.render.planner import PLAN_FILE, plan
 
     site_id = s3uri.check_id(str(event.get("site_id", "")), "site id")
@@ -209,7 +210,7 @@ def _plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, floa
     if planned.fps not in DISTRIBUTED_FPS:
         raise InvalidFps(
             f"distributed renders accept {', '.join(str(f) for f in DISTRIBUTED_FPS)} fps; "
-            f"the composition renders at {planned.data['fps']}",
+            f"the composition renders at {format_fps(planned.fps)}",
             hint="set data-fps or --fps to one of those, or render locally",
         )
     with _Timer(timings, "upload"):
@@ -224,14 +225,14 @@ def _plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, floa
         "plan_key": s3uri.plan_key(render_id),
         "plan_hash": planned.hash,
         "frames": planned.frames,
-        "fps": planned.data["fps"],
+        "fps": format_fps(planned.fps),
         "duration": planned.duration,
         "width": planned.output_size[0],
         "height": planned.output_size[1],
         "chunk_count": len(planned.chunks),
         "chunks": [{"index": i, "start": s, "end": e} for i, (s, e) in enumerate(planned.chunks)],
         "output_key": output_key,
-        "warnings": list((planned.data.get("fonts") or {}).get("warnings", [])),
+        "warnings": list(planned.fonts.warnings),
     }
 
 

@@ -80,7 +80,7 @@ def assemble(plan_dir: Path, chunk_paths: list[Path], out: Path) -> AssembleResu
     chunks = _checked_chunks(plan_, chunk_paths)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
-    audio = plan_dir / str(plan_.data["audio"]) if plan_.data.get("audio") else None
+    audio = plan_dir / plan_.audio if plan_.audio else None
     with tempfile.TemporaryDirectory(prefix="hfaction-assemble-") as scratch:
         list_file = Path(scratch) / "chunks.txt"
         list_file.write_text(concat_list(chunks))

@@ -64,17 +64,17 @@ def check_toolchain(plan_: Plan, *, browser: str | None = None) -> tuple[str, st
     """The ffmpeg and browser here must be the ones the plan was made with."""
     ffmpeg = ffmpeg_binary()
     local_ffmpeg = ffmpeg_version(ffmpeg)
-    if local_ffmpeg != plan_.data["ffmpeg_version"]:
+    if local_ffmpeg != plan_.ffmpeg_version:
         raise FfmpegVersionMismatch(
-            f"plan {plan_.hash[:12]} was made with ffmpeg {plan_.data['ffmpeg_version']}, "
+            f"plan {plan_.hash[:12]} was made with ffmpeg {plan_.ffmpeg_version}, "
             f"this machine has {local_ffmpeg} ({ffmpeg})",
             hint="render every chunk with the ffmpeg build that planned, e.g. the same image",
         )
     info = resolve_browser(browser)
     local_browser = browser_version(info.path)
-    if local_browser != plan_.data["browser_version"]:
+    if local_browser != plan_.browser_version:
         raise BrowserVersionMismatch(
-            f"plan {plan_.hash[:12]} was made with {plan_.data['browser_version']}, "
+            f"plan {plan_.hash[:12]} was made with {plan_.browser_version}, "
             f"this machine has {local_browser} ({info.path})",
             hint="render every chunk with the browser build that planned",
         )
@@ -85,7 +85,7 @@ def _check_capture_method(plan_: Plan, session: BrowserSession) -> None:
     # beginFrame and screenshot capture differ by a few raster levels: frames of one
     # render all come from the method that planned it.
     method = "beginframe" if session.info.begin_frame else "screenshot"
-    planned = plan_.data["capture"]["method"]
+    planned = plan_.capture.method
     if method != planned:
         raise BrowserVersionMismatch(
             f"plan {plan_.hash[:12]} captures with {planned}, this browser "

@@ -12,7 +12,7 @@ import hashlib
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -74,72 +74,156 @@ EPOCH_MS = 0
 
 
 @dataclass(frozen=True)
+class CaptureSettings:
+    format: str  # "jpeg"
+    quality: int
+    method: str  # "beginframe" or "screenshot": every chunk must capture alike
+
+
+@dataclass(frozen=True)
+class FrozenEntry:
+    """A file or folder made at planning (audio mix, video frames, a font)."""
+
+    kind: str  # "audio", "video" or "font"
+    name: str
+    source: str
+    path: str  # relative to the plan folder
+    bytes: int
+    sha256: str  # see hfaction.render.project.frozen_sha256
+
+
+@dataclass(frozen=True)
+class FontsSummary:
+    fallback: str  # the frozen fallback folder, relative to the plan folder
+    warnings: list[str]
+    faces: int
+
+
+@dataclass(frozen=True)
 class Plan:
-    """Everything a chunk worker needs, read from ``plan.json``."""
+    """Everything a chunk worker needs: ``plan.json``, typed. ``to_dict`` is the JSON."""
 
-    data: dict[str, Any]
-
-    @property
-    def hash(self) -> str:
-        return str(self.data["hash"])
-
-    @property
-    def frames(self) -> int:
-        return int(self.data["frames"])
-
-    @property
-    def fps(self) -> Fraction:
-        return Fraction(self.data["fps"])
-
-    @property
-    def chunks(self) -> list[tuple[int, int]]:
-        return [(int(start), int(end)) for start, end in self.data["chunks"]]
-
-    @property
-    def capture_size(self) -> tuple[int, int]:
-        return int(self.data["width"]), int(self.data["height"])
-
-    @property
-    def output_size(self) -> tuple[int, int]:
-        return int(self.data["output_width"]), int(self.data["output_height"])
+    schema: int
+    hfaction_version: str
+    entry: str
+    composition_id: str
+    width: int  # capture size
+    height: int
+    output_width: int  # even, for yuv420p
+    output_height: int
+    fps: Fraction
+    duration_exact: Fraction  # JSON "duration": exact seconds as text, e.g. "38/5"
+    duration_seconds: float
+    frames: int
+    chunk_size: int
+    chunks: list[tuple[int, int]]  # [start, end) frame ranges
+    encoder: EncoderSettings
+    capture: CaptureSettings
+    browser_version: str
+    ffmpeg_version: str
+    runtime: dict[str, Any]  # the page runtime's configuration, handed to JavaScript as is
+    remote_assets: dict[str, RemoteAsset]  # by URL
+    files: list[ProjectFile]
+    audio: str | None  # the mixed track, relative to the plan folder
+    frozen: list[FrozenEntry]
+    fonts: FontsSummary
+    hash: str
 
     @property
     def duration(self) -> float:
-        return float(Fraction(self.data["duration"]))
+        return float(self.duration_exact)
 
     @property
-    def encoder(self) -> EncoderSettings:
-        return EncoderSettings(**self.data["encoder"])
+    def capture_size(self) -> tuple[int, int]:
+        return self.width, self.height
 
     @property
-    def entry(self) -> str:
-        return str(self.data["entry"])
+    def output_size(self) -> tuple[int, int]:
+        return self.output_width, self.output_height
 
     @property
     def runtime_config(self) -> dict[str, Any]:
-        return dict(self.data["runtime"])
+        return dict(self.runtime)
 
-    @property
-    def remote_assets(self) -> dict[str, RemoteAsset]:
-        return {item["url"]: RemoteAsset(**item) for item in self.data["remote_assets"]}
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        fonts = data.get("fonts") or {}
+        return cls(
+            schema=int(data["schema"]),
+            hfaction_version=str(data["hfaction_version"]),
+            entry=str(data["entry"]),
+            composition_id=str(data["composition_id"]),
+            width=int(data["width"]),
+            height=int(data["height"]),
+            output_width=int(data["output_width"]),
+            output_height=int(data["output_height"]),
+            fps=Fraction(data["fps"]),
+            duration_exact=Fraction(data["duration"]),
+            duration_seconds=float(data["duration_seconds"]),
+            frames=int(data["frames"]),
+            chunk_size=int(data["chunk_size"]),
+            chunks=[(int(start), int(end)) for start, end in data["chunks"]],
+            encoder=EncoderSettings(**data["encoder"]),
+            capture=CaptureSettings(**data["capture"]),
+            browser_version=str(data["browser_version"]),
+            ffmpeg_version=str(data["ffmpeg_version"]),
+            runtime=dict(data["runtime"]),
+            remote_assets={item["url"]: RemoteAsset(**item) for item in data["remote_assets"]},
+            files=[ProjectFile(**item) for item in data["files"]],
+            audio=data.get("audio"),
+            frozen=[FrozenEntry(**item) for item in data.get("frozen") or []],
+            fonts=FontsSummary(fallback=str(fonts.get("fallback", "")),
+                               warnings=list(fonts.get("warnings", [])),
+                               faces=int(fonts.get("faces", 0))),
+            hash=str(data.get("hash", "")),
+        )
 
-    @property
-    def files(self) -> list[ProjectFile]:
-        return [ProjectFile(**item) for item in self.data["files"]]
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``plan.json``; its hash covers all of it but ``hash``."""
+        data: dict[str, Any] = {
+            "schema": self.schema,
+            "hfaction_version": self.hfaction_version,
+            "entry": self.entry,
+            "composition_id": self.composition_id,
+            "width": self.width,
+            "height": self.height,
+            "output_width": self.output_width,
+            "output_height": self.output_height,
+            "fps": format_fps(self.fps),
+            "duration": str(self.duration_exact),
+            "duration_seconds": self.duration_seconds,
+            "frames": self.frames,
+            "chunk_size": self.chunk_size,
+            "chunks": [list(chunk) for chunk in self.chunks],
+            "encoder": self.encoder.to_dict(),
+            "capture": asdict(self.capture),
+            "browser_version": self.browser_version,
+            "ffmpeg_version": self.ffmpeg_version,
+            "runtime": self.runtime,
+            "remote_assets": [asset.to_dict() for _, asset in sorted(self.remote_assets.items())],
+            "files": [item.to_dict() for item in self.files],
+            "audio": self.audio,
+            "frozen": [asdict(item) for item in self.frozen],
+            "fonts": asdict(self.fonts),
+        }
+        if self.hash:
+            data["hash"] = self.hash
+        return data
 
     def summary(self) -> dict[str, Any]:
+        data = self.to_dict()
         keys = ("composition_id", "width", "height", "output_width", "output_height", "fps",
                 "duration", "frames", "chunk_size", "chunks", "encoder", "browser_version",
                 "ffmpeg_version", "hash")
-        summary = {key: self.data[key] for key in keys}
+        summary = {key: data[key] for key in keys}
         summary["remote_assets"] = [
-            {"url": item["url"], "size": item["size"]} for item in self.data["remote_assets"]
+            {"url": item["url"], "size": item["size"]} for item in data["remote_assets"]
         ]
-        summary["files"] = len(self.data["files"])
-        summary["audio"] = self.data.get("audio")
+        summary["files"] = len(self.files)
+        summary["audio"] = self.audio
         summary["frozen"] = [{key: item[key] for key in ("kind", "name", "source", "path",
                                                          "bytes")}
-                             for item in self.data.get("frozen") or []]
+                             for item in data["frozen"]]
         return summary
 
 
@@ -241,17 +325,17 @@ def plan(project_dir: Path, options: RenderOptions, plan_dir: Path, *,
     plan_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".plan-", dir=plan_dir.parent))
     try:
-        data = _build(project_dir, composition, options, staging, browser=browser,
+        planned = _build(project_dir, composition, options, staging, browser=browser,
                       fps=fps, size=(width, height), settings=settings, variables=variables,
                       ffmpeg_version_text=ffmpeg_version(ffmpeg), session=session)
-        (staging / PLAN_FILE).write_text(json.dumps(data, indent=1, sort_keys=True))
+        (staging / PLAN_FILE).write_text(json.dumps(planned.to_dict(), indent=1, sort_keys=True))
         if plan_dir.exists():
             plan_dir.rmdir()
         staging.rename(plan_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return Plan(data)
+    return planned
 
 
 def _build(
@@ -267,7 +351,7 @@ def _build(
     variables: dict[str, object],
     ffmpeg_version_text: str,
     session: BrowserSession | None,
-) -> dict[str, Any]:
+) -> Plan:
     frozen = staging / PROJECT_DIR
     frozen.mkdir()
     files = freeze_project(project_dir, frozen, exclude=staging.parent)
@@ -301,36 +385,39 @@ def _build(
     config["videos"] = media.videos
     chunk_size = options.chunk_size or auto_chunk_size(frames, options.parallelism)
     out_width, out_height = even_size(*size)
-    data: dict[str, Any] = {
-        "schema": PLAN_SCHEMA,
-        "hfaction_version": __version__,
-        "entry": composition.entry,
-        "composition_id": composition.root.composition_id,
-        "width": size[0],
-        "height": size[1],
-        "output_width": out_width,
-        "output_height": out_height,
-        "fps": format_fps(fps),
-        "duration": str(duration),
-        "duration_seconds": float(duration),
-        "frames": frames,
-        "chunk_size": chunk_size,
-        "chunks": [list(chunk) for chunk in split_chunks(frames, chunk_size)],
-        "encoder": settings.to_dict(),
-        "capture": {"format": "jpeg", "quality": JPEG_QUALITY,
-                    "method": "beginframe" if browser.begin_frame else "screenshot"},
-        "browser_version": browser_version(browser.path),
-        "ffmpeg_version": ffmpeg_version_text,
-        "runtime": config,
-        "remote_assets": [asset.to_dict() for asset in
-                          sorted(fetcher.fetched.values(), key=lambda a: a.url)],
-        "files": [item.to_dict() for item in files],
-        "audio": media.audio,
-        "frozen": sorted(media.frozen + fonts.entries, key=lambda e: (e["kind"], e["path"])),
-        "fonts": fonts.plan_data(),
-    }
-    data["hash"] = compute_hash(data)
-    return data
+    fonts_data = fonts.plan_data()
+    planned = Plan(
+        schema=PLAN_SCHEMA,
+        hfaction_version=__version__,
+        entry=composition.entry,
+        composition_id=composition.root.composition_id,
+        width=size[0],
+        height=size[1],
+        output_width=out_width,
+        output_height=out_height,
+        fps=fps,
+        duration_exact=duration,
+        duration_seconds=float(duration),
+        frames=frames,
+        chunk_size=chunk_size,
+        chunks=list(split_chunks(frames, chunk_size)),
+        encoder=settings,
+        capture=CaptureSettings(format="jpeg", quality=JPEG_QUALITY,
+                                method="beginframe" if browser.begin_frame else "screenshot"),
+        browser_version=browser_version(browser.path),
+        ffmpeg_version=ffmpeg_version_text,
+        runtime=config,
+        remote_assets=dict(fetcher.fetched),
+        files=list(files),
+        audio=media.audio,
+        frozen=sorted((FrozenEntry(**entry) for entry in media.frozen + fonts.entries),
+                      key=lambda e: (e.kind, e.path)),
+        fonts=FontsSummary(fallback=str(fonts_data["fallback"]),
+                           warnings=list(fonts_data["warnings"]),
+                           faces=int(fonts_data["faces"])),
+        hash="",
+    )
+    return replace(planned, hash=compute_hash(planned.to_dict()))
 
 
 def load_plan(plan_dir: Path, *, verify_files: bool = True) -> Plan:
@@ -352,7 +439,11 @@ def load_plan(plan_dir: Path, *, verify_files: bool = True) -> Plan:
             f"{expected[:12]}",
             hint="the plan was edited or corrupted; plan the render again",
         )
-    result = Plan(data)
+    try:
+        result = Plan.from_dict(data)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError) as error:
+        raise PlanInvalid(f"{plan_file} is not a valid plan ({type(error).__name__}: "
+                          f"{error})") from None
     if verify_files:
         _verify_files(plan_dir, result)
     return result
@@ -370,12 +461,12 @@ def _verify_files(plan_dir: Path, plan_: Plan) -> None:
                 hint="the plan folder was changed after planning; plan the render again",
             )
     # Frozen media and fonts (files or folders, see hfaction.render.media.frozen_sha256).
-    for entry in plan_.data.get("frozen") or []:
-        path = plan_dir / str(entry["path"])
-        if not path.exists() or frozen_sha256(path) != entry["sha256"]:
+    for entry in plan_.frozen:
+        path = plan_dir / entry.path
+        if not path.exists() or frozen_sha256(path) != entry.sha256:
             state = "is missing" if not path.exists() else "differs from the plan"
             raise PlanHashMismatch(
-                f"frozen {entry['kind']} {entry['path']} {state} in plan {plan_.hash[:12]} "
+                f"frozen {entry.kind} {entry.path} {state} in plan {plan_.hash[:12]} "
                 f"({plan_dir})",
                 hint="the plan folder was changed after planning; plan the render again",
             )

@@ -179,12 +179,12 @@ def test_web_fonts_render_identically_on_workers_with_different_system_fonts(
         '<div class="t" style="top: 40px; font: 30px \'Test Mono\', monospace">Named Qg</div>'
         '<div class="t" style="top: 76px; font: 28px sans-serif">Generic Qg</div>')
     planned = plan(project, RenderOptions(), tmp_path / "plan")
-    fonts = {item["name"]: item for item in planned.data["frozen"] if item["kind"] == "font"}
+    fonts = {item["name"]: item for item in planned.to_dict()["frozen"] if item["kind"] == "font"}
     # Loaded by the project (a remote asset) and named only (fetched by hfaction).
     assert fonts["Test Serif"]["bytes"] == liberation("LiberationSerif-Regular.ttf").stat().st_size
     assert fonts["Test Mono"]["source"].startswith(fonts_api.url("css2?family=Test+Mono"))
     assert fonts["Test Mono"]["bytes"] > liberation("LiberationMono-Regular.ttf").stat().st_size
-    assert any("'sans-serif'" in warning for warning in planned.data["fonts"]["warnings"])
+    assert any("'sans-serif'" in warning for warning in planned.to_dict()["fonts"]["warnings"])
     requests_after_planning = dict(fonts_api.requests)
 
     first, second = two_machines(tmp_path)

@@ -123,7 +123,7 @@ def test_screenshot_fallback_draws_the_same_frames_as_begin_frame(tmp_path: Path
     begin_frame = render_chunk(tmp_path / "bf-plan", 1, tmp_path / "bf.mp4")
     with BrowserSession(BrowserInfo(shell.path, "chromium")) as session:
         planned = plan(FIXTURES / "motion", options, tmp_path / "shot-plan", session=session)
-        assert planned.data["capture"]["method"] == "screenshot"
+        assert planned.to_dict()["capture"]["method"] == "screenshot"
         screenshots = render_chunk(tmp_path / "shot-plan", 1, tmp_path / "shot.mp4",
                                    session=session)
         psnr = psnr_per_frame(begin_frame.path, screenshots.path)

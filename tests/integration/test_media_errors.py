@@ -127,7 +127,7 @@ def test_remote_media_is_fetched_once_and_rendered_from_the_plan(
                                  f'<video id="clip" src="{server.url("clip.mp4")}" '
                                  'style="width:64px;height:64px"></video>')
     planned = plan(project, RenderOptions(chunk_size=15), tmp_path / "plan")
-    assert {item["kind"] for item in planned.data["frozen"]} >= {"audio", "video"}
+    assert {item["kind"] for item in planned.to_dict()["frozen"]} >= {"audio", "video"}
     assert sorted(planned.remote_assets) == sorted([server.url("music.wav"),
                                                     server.url("clip.mp4")])
     server.stop()  # chunks must not need the network

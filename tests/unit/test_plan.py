@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import json
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hfaction.errors import InvalidDuration, InvalidSize
+from hfaction.errors import InvalidDuration, InvalidSize, PlanInvalid
 from hfaction.render.composition import NestedComposition, ProjectComposition, Root, load_project
 from hfaction.render.options import RenderOptions
 from hfaction.render.planner import (
@@ -237,9 +238,64 @@ def test_duration_missing_everywhere(timeline: float | None) -> None:
     assert "index.html:4" in str(caught.value)
 
 
+def _plan_json(**changes: Any) -> dict[str, Any]:
+    """A plan.json as planning writes it (small, but every field present)."""
+    data: dict[str, Any] = {
+        "schema": 1, "hfaction_version": "0.1.0", "entry": "index.html",
+        "composition_id": "main", "width": 641, "height": 360, "output_width": 642,
+        "output_height": 360, "fps": "30000/1001", "duration": "38/5",
+        "duration_seconds": 7.6, "frames": 228, "chunk_size": 100,
+        "chunks": [[0, 100], [100, 200], [200, 228]],
+        "encoder": {"quality": "standard", "codec": "libx264", "preset": "superfast",
+                    "crf": 20, "pix_fmt": "yuv420p", "x264_params": ""},
+        "capture": {"format": "jpeg", "quality": 90, "method": "beginframe"},
+        "browser_version": "Chromium 156", "ffmpeg_version": "5.1",
+        "runtime": {"rootId": "main", "nested": [{"id": "x", "offset": 1.5}]},
+        "remote_assets": [{"url": "https://a.test/b.js", "path": "a.test/b.js",
+                           "content_type": "text/javascript", "size": 3, "sha256": "ab"}],
+        "files": [{"path": "index.html", "size": 10, "sha256": "cd"}],
+        "audio": "frozen/audio/mix.m4a",
+        "frozen": [{"kind": "audio", "name": "mix", "source": "1 track(s)",
+                    "path": "frozen/audio/mix.m4a", "bytes": 5, "sha256": "ef"}],
+        "fonts": {"fallback": "frozen/fonts/fallback", "warnings": ["w"], "faces": 2},
+        "hash": "0" * 64,
+    }
+    data.update(changes)
+    return data
+
+
 def test_plan_duration_reads_exact_fractions() -> None:
     # Durations are stored exactly ("38/5"), not as binary floats.
     from hfaction.render.planner import Plan
 
-    assert Plan({"duration": "38/5"}).duration == 7.6
-    assert Plan({"duration": "5"}).duration == 5.0
+    assert Plan.from_dict(_plan_json(duration="38/5")).duration == 7.6
+    assert Plan.from_dict(_plan_json(duration="5")).duration == 5.0
+
+
+def test_typed_plan_round_trips_its_json() -> None:
+    from fractions import Fraction
+
+    from hfaction.render.planner import Plan
+
+    data = _plan_json()
+    typed = Plan.from_dict(data)
+    assert typed.to_dict() == data
+    assert typed.fps == Fraction(30000, 1001)
+    assert typed.chunks[2] == (200, 228)
+    assert typed.capture.method == "beginframe"
+    assert typed.frozen[0].kind == "audio"
+    assert typed.fonts.warnings == ["w"]
+    assert typed.remote_assets["https://a.test/b.js"].size == 3
+    assert typed.output_size == (642, 360)
+
+
+def test_load_plan_refuses_a_plan_missing_a_field(tmp_path: Path) -> None:
+    from hfaction.render.planner import PLAN_FILE, compute_hash, load_plan
+
+    data = _plan_json()
+    del data["capture"]
+    data["hash"] = compute_hash(data)
+    (tmp_path / PLAN_FILE).write_text(json.dumps(data))
+    with pytest.raises(PlanInvalid) as caught:
+        load_plan(tmp_path, verify_files=False)
+    assert "capture" in str(caught.value)
