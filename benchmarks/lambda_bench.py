@@ -2,7 +2,7 @@
 """hfaction's Lambda benchmark: what one chunk costs in the container image, and what a
 60 s 1080p30 render would take and cost on 10 GB functions.
 
-    python benchmarks/lambda_bench.py [--frames-per-chunk 60] [--chunks 4]
+    python -m benchmarks.lambda_bench [--frames-per-chunk 60] [--chunks 4]
         [--json out.json] [--build] [--image TAG]
 
 Runs the Lambda image (scripts/build-image.sh; built when missing or with --build) the
@@ -49,24 +49,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO_DIR = BENCH_DIR.parent
-for _path in (BENCH_DIR, REPO_DIR):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-from render_bench import (  # noqa: E402
+from benchmarks.render_bench import (
     cpu_model,
     font_files,
     format_seconds,
     gsap_file,
     write_composition,
 )
-
-from hfaction import __version__ as HFACTION_VERSION  # noqa: E402
-from hfaction.aws.cost import NOT_INCLUDED, PRICES, Cost, render_cost  # noqa: E402
-from hfaction.render.encode import ffprobe_binary  # noqa: E402
-from tests.integration.image.test_lambda_image import (  # noqa: E402
+from hfaction import __version__ as HFACTION_VERSION
+from hfaction.aws.cost import NOT_INCLUDED, PRICES, Cost, render_cost
+from hfaction.render.encode import ffprobe_binary
+from tests.support.lambda_image import (
     RIE_IN_WHEEL,
     SBIN_PATH,
     Function,
@@ -77,6 +70,7 @@ from tests.integration.image.test_lambda_image import (  # noqa: E402
     moto_s3_server,
 )
 
+REPO_DIR = Path(__file__).resolve().parent.parent
 BUCKET = "hfaction-lambda-bench"
 FPS = 30
 WIDTH, HEIGHT = 1920, 1080

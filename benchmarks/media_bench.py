@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What issue 5's media and font work costs: planning and rendering with and without it.
 
-    python benchmarks/media_bench.py [--repeats 3] [--workers N] [--json out.json]
+    python -m benchmarks.media_bench [--repeats 3] [--workers N] [--json out.json]
 
 Four variants of the render benchmark's GSAP composition (benchmarks/compositions/
 gsap-bench) at 1280x720, 30 fps, 6 s, each in its own project folder so that every plan
@@ -39,11 +39,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-if str(BENCH_DIR) not in sys.path:
-    sys.path.insert(0, str(BENCH_DIR))
-
-from render_bench import (  # noqa: E402
+from benchmarks.render_bench import (
     FPS,
     MB,
     gsap_file,
@@ -53,15 +49,14 @@ from render_bench import (  # noqa: E402
     positive_int,
     write_composition,
 )
-
-from hfaction.render.assets import RemoteFetcher  # noqa: E402
-from hfaction.render.composition import load_project  # noqa: E402
-from hfaction.render.encode import ffmpeg_binary, ffprobe_binary  # noqa: E402
-from hfaction.render.fonts import bundled_families, bundled_package, font_cache_dir  # noqa: E402
-from hfaction.render.local import default_workers, render_local  # noqa: E402
-from hfaction.render.media import freeze_media, probe_media  # noqa: E402
-from hfaction.render.options import RenderOptions  # noqa: E402
-from hfaction.render.planner import plan  # noqa: E402
+from hfaction.render.assets import RemoteFetcher
+from hfaction.render.composition import load_project
+from hfaction.render.encode import ffmpeg_binary, ffprobe_binary
+from hfaction.render.fonts import bundled_families, bundled_package, font_cache_dir
+from hfaction.render.local import default_workers, render_local
+from hfaction.render.media import freeze_media, probe_media
+from hfaction.render.options import RenderOptions
+from hfaction.render.planner import plan
 
 WIDTH, HEIGHT = 1280, 720
 SECONDS = 6

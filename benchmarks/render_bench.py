@@ -2,7 +2,7 @@
 """hfaction's render benchmark: how fast, how close to the capture ceiling, how much memory,
 and (with --peer) how it compares with the HyperFrames CLI on the same composition.
 
-    python benchmarks/render_bench.py [--seconds 5] [--sizes 1920x1080,1280x720]
+    python -m benchmarks.render_bench [--seconds 5] [--sizes 1920x1080,1280x720]
         [--workers N] [--repeats 3] [--peer] [--json out.json] [--keep DIR]
 
 Per size, in one run and interleaved (rotating order each repetition, so every
