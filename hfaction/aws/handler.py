@@ -23,23 +23,19 @@ from hfaction.aws import s3uri
 from hfaction.aws.transport import download_prefix, pack_dir, unpack_to
 from hfaction.errors import (
     HfactionError,
-    InvalidFps,
     InvalidOption,
     PlanHashMismatch,
     S3UriNotAllowed,
 )
+from hfaction.render.options import (
+    RenderOptions,
+    check_distributed,
+    check_distributed_fps,
+    options_from_event,
+)
 
 _MODULE_LOADED = time.monotonic()
-# The composition contract: distributed renders accept these rates only.
-DISTRIBUTED_FPS = (24, 30, 60)
 _FIRST_INVOCATION = True
-
-# Only these render options may come from an execution's input.
-_OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
-    "entry": str, "fps": str, "quality": str, "crf": int, "chunk_size": int,
-    "parallelism": int, "width": int, "height": int, "variables": dict,
-    "ready_timeout": (int, float), "strict_fonts": bool,
-}
 _ERROR_TYPES: dict[str, type[Exception]] = {}
 
 
@@ -170,21 +166,10 @@ def _dispatch(action: str, event: dict[str, Any], deps: Deps, work: Path,
     raise InvalidOption(f"unknown action {action!r}; expected plan, render_chunk or assemble")
 
 
-def render_options(raw: Any) -> Any:
-    from hfaction.render.options import RenderOptions
-
-    if not isinstance(raw, dict):
-        raise InvalidOption("options must be a JSON object")
-    unknown = sorted(set(raw) - set(_OPTION_TYPES))
-    if unknown:
-        raise InvalidOption(f"unknown render option {unknown[0]!r}")
-    for key, value in raw.items():
-        if value is not None and not isinstance(value, _OPTION_TYPES[key]):
-            raise InvalidOption(f"render option {key!r} has the wrong type")
-    values = {key: value for key, value in raw.items() if value is not None}
-    if "variables" in values:
-        values["variables"] = {str(k): str(v) for k, v in values["variables"].items()}
-    return RenderOptions(**values)
+def render_options(raw: Any) -> RenderOptions:
+    """The render options of an execution's input: only those RenderOptions marks remote,
+    each of its type (see :func:`hfaction.render.options.options_from_event`)."""
+    return check_distributed(options_from_event(raw))
 
 
 def _plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, float],
@@ -207,12 +192,7 @@ def _plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, floa
         session = deps.browser()
     with _Timer(timings, "plan"):
         planned = plan(site_dir, options, work / "plan", session=session)
-    if planned.fps not in DISTRIBUTED_FPS:
-        raise InvalidFps(
-            f"distributed renders accept {', '.join(str(f) for f in DISTRIBUTED_FPS)} fps; "
-            f"the composition renders at {format_fps(planned.fps)}",
-            hint="set data-fps or --fps to one of those, or render locally",
-        )
+    check_distributed_fps(planned.fps)
     with _Timer(timings, "upload"):
         deps.s3.put_object(Bucket=deps.bucket, Key=s3uri.plan_key(render_id),
                            Body=pack_dir(work / "plan"))

@@ -1,4 +1,8 @@
-"""Sites, renders and their progress on a deployed stack (everything through the facade)."""
+"""Sites, renders and their progress on a deployed stack (everything through the facade).
+
+:func:`render` is what ``hfaction lambda render`` does, callable without the CLI: checks,
+the site upload, the start, waiting, the download.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,86 @@ import json
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from hfaction import __version__
 from hfaction.aws import s3uri
 from hfaction.aws.cost import Cost, render_cost, state_transitions
-from hfaction.aws.facade import AwsFacade, CredentialsLifetime, StackInfo, execution_arn
+from hfaction.aws.facade import (
+    AwsClients,
+    AwsFacade,
+    CredentialsLifetime,
+    StackInfo,
+    execution_arn,
+)
 from hfaction.errors import HfactionError, InvalidOption, RenderFailed, error_from_dict
+from hfaction.render.options import RenderOptions, check_distributed, options_to_event
 from hfaction.render.project import ProjectFile, check_project_dir, iter_project_files, sha256_file
 from hfaction.render.project import tree_hash as project_tree_hash
 
 SITE_MANIFEST = ".hfaction-site.json"
+DEFAULT_CONCURRENCY = 8  # the template's Concurrency default
+
+Notify = Callable[[str], None]
+
+
+# --- which stack --------------------------------------------------------------------------
+
+
+def find_stack(facade: AwsFacade, stack_name: str, bucket: str | None = None,
+               state_machine_arn: str | None = None, *,
+               on_warning: Notify | None = None) -> StackInfo:
+    """The render stack: as given (bucket and state machine both known: no lookup, e.g. a
+    CDK stack), else looked up by name; ``on_warning`` hears when another hfaction version
+    deployed it."""
+    if bucket and state_machine_arn:
+        return StackInfo(name=stack_name, bucket=bucket, state_machine_arn=state_machine_arn,
+                         function_arn="")
+    stack = facade.stack(stack_name)
+    if stack.version and stack.version != __version__ and on_warning is not None:
+        on_warning(f"stack {stack_name} was deployed by hfaction {stack.version}, this is "
+                   f"{__version__}; update it with 'hfaction lambda deploy --stack-name "
+                   f"{stack_name}'")
+    return stack
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A facade and the stack it renders on."""
+
+    facade: AwsFacade
+    stack: StackInfo
+
+    def connect(self, on_warning: Notify | None = None) -> Connection:
+        return self
+
+
+@dataclass(frozen=True)
+class StackRef:
+    """A render stack still to reach: clients for ``region`` (None: the environment's),
+    then :func:`find_stack`. Nothing is created before :meth:`connect`."""
+
+    name: str = "hfaction"
+    region: str | None = None
+    bucket: str | None = None
+    state_machine_arn: str | None = None
+
+    def facade(self) -> AwsFacade:
+        return AwsFacade(AwsClients.create(self.region))
+
+    def connect(self, on_warning: Notify | None = None) -> Connection:
+        facade = self.facade()
+        return Connection(facade, find_stack(facade, self.name, self.bucket,
+                                             self.state_machine_arn, on_warning=on_warning))
+
+
+class StackTarget(Protocol):
+    """Where to render: a :class:`StackRef` (connects when needed) or a :class:`Connection`."""
+
+    def connect(self, on_warning: Notify | None = None) -> Connection: ...
 
 
 @dataclass
@@ -312,3 +383,86 @@ def cancel(facade: AwsFacade, stack: StackInfo, render_id: str, *, settle_s: flo
         sleep(0.5)
         current = progress(facade, stack, render_id)
     return current
+
+
+# --- a whole render -------------------------------------------------------------------------
+
+
+@dataclass
+class RenderRequest:
+    """One render on Lambda: a project folder (uploaded once per content) or a site id."""
+
+    options: RenderOptions = field(default_factory=RenderOptions)
+    project: Path | None = None
+    site_id: str | None = None
+    output_key: str | None = None
+    wait: bool = False
+    download_to: Path | None = None  # implies wait
+    presign_expiry_s: int = 3600
+
+
+@dataclass
+class RenderRun:
+    render_id: str
+    stack: StackInfo
+    site_id: str
+    result: Progress | None = None  # once waited for
+    downloaded: Path | None = None
+
+
+def stack_parallelism(stack: StackInfo) -> int:
+    """Chunks the stack renders at once: its Concurrency parameter (sizes automatic chunks)."""
+    return int(stack.parameters.get("Concurrency", str(DEFAULT_CONCURRENCY))
+               or DEFAULT_CONCURRENCY)
+
+
+def render(target: StackTarget, request: RenderRequest, *,
+           on_warning: Notify | None = None, on_started: Notify | None = None,
+           on_progress: Callable[[Progress], None] | None = None,
+           on_finished: Callable[[Progress], None] | None = None,
+           poll_s: float = 2.0, timeout_s: float = 3600.0,
+           sleep: Callable[[float], None] = time.sleep) -> RenderRun:
+    """Render on the stack: check the request (before any AWS call or upload), upload the
+    project as a site, start the execution and, with ``wait`` or ``download_to``, wait for it.
+
+    ``on_started`` hears the render id before waiting, ``on_progress`` each poll, and
+    ``on_finished`` the final state, failed or not, before a failure is raised as its typed
+    error; the MP4 is downloaded after that, only from a render that succeeded.
+    """
+    if (request.project is None) == (request.site_id is None):
+        raise InvalidOption("give either a project folder or --site-id")
+    check_presign_expiry(request.presign_expiry_s)
+    check_distributed(request.options)
+    connection = target.connect(on_warning)
+    facade, stack = connection.facade, connection.stack
+    site_id = (create_site(facade, stack.bucket, request.project).site_id
+               if request.project is not None else str(request.site_id))
+    options = replace(request.options, parallelism=stack_parallelism(stack))
+    run = RenderRun(start_render(facade, stack, site_id, options_to_event(options),
+                                 output_key=request.output_key), stack, site_id)
+    if not (request.wait or request.download_to is not None):
+        return run
+    if on_started is not None:
+        on_started(run.render_id)
+    run.result = wait(facade, stack, run.render_id, on_progress=on_progress, poll_s=poll_s,
+                      timeout_s=timeout_s, sleep=sleep,
+                      presign_expiry_s=request.presign_expiry_s, raise_on_failure=False)
+    if on_finished is not None:
+        on_finished(run.result)
+    raise_if_failed(run.result)
+    if request.download_to is not None and run.result.output_uri:
+        location = s3uri.parse_s3_uri(run.result.output_uri)
+        s3uri.require_bucket(location.bucket, stack.bucket)
+        facade.download_file(stack.bucket, location.key, request.download_to)
+        run.downloaded = request.download_to
+    return run
+
+
+def cleanup(target: StackTarget, prefix: str, *,
+            on_warning: Notify | None = None) -> tuple[str, int]:
+    """Delete the objects under a folder of the render bucket (checked first: never the
+    bucket's root or a top-level folder); the ``s3://`` folder and how many went."""
+    checked = s3uri.check_cleanup_prefix(prefix)
+    connection = target.connect(on_warning)
+    deleted = connection.facade.delete_prefix(connection.stack.bucket, checked)
+    return f"s3://{connection.stack.bucket}/{checked}", deleted

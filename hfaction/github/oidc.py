@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
 import re
 import time
@@ -31,6 +32,7 @@ from hfaction.errors import (
     OidcTokenFailed,
     OidcTokenUnavailable,
 )
+from hfaction.github import workflow
 from hfaction.github.sameorigin import open_same_origin
 
 DEFAULT_AUDIENCE = "sts.amazonaws.com"
@@ -296,3 +298,38 @@ def sts_facade(region: str) -> StsFacade:
     session = boto3.session.Session(region_name=region)
     return AwsFacade(AwsClients(s3=None, sfn=None, lambda_=None, cloudformation=None,
                                 sts=session.client("sts")))
+
+
+# --- the whole step ----------------------------------------------------------------------
+
+
+def export_credentials(role_arn: str, *, region: str | None = None,
+                       audience: str = DEFAULT_AUDIENCE, session_name: str | None = None,
+                       duration_s: int = 3600, env: Mapping[str, str] | None = None,
+                       sts: Callable[[str], StsFacade] = sts_facade,
+                       mask: Callable[[str], None] = workflow.mask, opener: Opener = _open,
+                       sleep: Callable[[float], None] = time.sleep) -> Credentials:
+    """Assume ``role_arn`` with the job's OIDC token and append the credentials to
+    $GITHUB_ENV for the steps after this one.
+
+    Every input is checked and the token's source and $GITHUB_ENV found before any
+    request; the token and then each credential go to ``mask`` (``::add-mask::``) the
+    moment they are known, before anything else could print them. An empty ``region``
+    falls back to the environment's AWS_REGION (an unset action input).
+    """
+    env = dict(os.environ) if env is None else env
+    role = check_role_arn(role_arn)
+    region_ = check_region(region or env.get("AWS_REGION"))
+    name = check_session_name(session_name or default_session_name(env))
+    duration = check_duration(duration_s)
+    token_source(env)
+    env_file = workflow.file_from_env("GITHUB_ENV", env)
+    if env_file is None:
+        raise InvalidOption("GITHUB_ENV is not set: nowhere to put the credentials",
+                            hint="run this in a GitHub Actions step")
+    token = fetch_token(env, audience, opener=opener, sleep=sleep)
+    mask(token)
+    credentials = assume_role(sts(region_), role, token, session_name=name,
+                              duration_s=duration, region=region_, env=env, on_secret=mask)
+    workflow.append_file_command(env_file, credentials.environment(), "environment variable")
+    return credentials

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import sys
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from hfaction.aws.cost import NOT_INCLUDED
 from hfaction.errors import InvalidResultFile
@@ -404,3 +407,42 @@ def error_annotations(report: RenderReport, *, project_dir: str | None,
         lines.append(workflow.error_annotation(title, item.message or item.code,
                                                project_dir=project_dir, workspace=workspace))
     return lines
+
+
+# --- the report step ------------------------------------------------------------------------
+
+
+def credentials_expiry(env: Mapping[str, str] | None = None) -> datetime | None:
+    """When the credentials that signed the links expire, where ``hfaction github oidc``
+    exported it (HFACTION_CREDENTIALS_EXPIRATION)."""
+    env = os.environ if env is None else env
+    return parse_time(env.get("HFACTION_CREDENTIALS_EXPIRATION"))
+
+
+def report(result: Path, *, project: str | None = None, presign_expiry_s: int | None = None,
+           env: Mapping[str, str] | None = None, now: datetime | None = None,
+           stream: TextIO | None = None) -> RenderReport:
+    """Report a render's result file to the job: the summary appended to
+    $GITHUB_STEP_SUMMARY (written to ``stream``, default stdout, when unset), the step
+    outputs to $GITHUB_OUTPUT (when set), and, under GitHub Actions, an ``::error``
+    annotation per error of a failed render (on ``stream``). Returns the parsed result."""
+    env = os.environ if env is None else env
+    out = sys.stdout if stream is None else stream
+    parsed, raw = load_result(result)
+    text = summary_markdown(parsed, now=now or datetime.now(UTC), project=project,
+                            presign_expiry_s=presign_expiry_s,
+                            credentials_expire=credentials_expiry(env))
+    summary_file = workflow.file_from_env("GITHUB_STEP_SUMMARY", env)
+    if summary_file is not None:
+        with summary_file.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        out.write(text)
+    output_file = workflow.file_from_env("GITHUB_OUTPUT", env)
+    if output_file is not None:
+        workflow.append_file_command(output_file, parsed.outputs(raw))
+    if env.get("GITHUB_ACTIONS") == "true":
+        for line in error_annotations(parsed, project_dir=project,
+                                      workspace=env.get("GITHUB_WORKSPACE")):
+            workflow.emit(line, out)
+    return parsed

@@ -10,8 +10,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from hfaction.cli import _variables, app, main
+from hfaction.cli import app, main
 from hfaction.errors import InvalidVariable
+from hfaction.render.options import parse_variables
 
 
 def _commands(group: Any, path: list[str]) -> list[tuple[list[str], Any]]:
@@ -135,22 +136,22 @@ def test_main_usage_error_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_variables_from_pairs() -> None:
-    assert _variables(["title=Hello", " count =3", "eq=a=b", "empty="], None) == {
+    assert parse_variables(["title=Hello", " count =3", "eq=a=b", "empty="], None) == {
         "title": "Hello", "count": "3", "eq": "a=b", "empty": ""}
-    assert _variables(None, None) == {}
+    assert parse_variables(None, None) == {}
 
 
 @pytest.mark.parametrize("pair", ["noequals", "=value", " =x"])
 def test_variables_bad_pairs(pair: str) -> None:
     with pytest.raises(InvalidVariable) as caught:
-        _variables([pair], None)
+        parse_variables([pair], None)
     assert caught.value.exit_code == 2
 
 
 def test_variables_from_file_and_pairs_override(tmp_path: Path) -> None:
     path = tmp_path / "vars.json"
     path.write_text(json.dumps({"title": "From file", "count": 3, "show": True, "x": None}))
-    values = _variables(["title=From flag"], path)
+    values = parse_variables(["title=From flag"], path)
     assert values == {"title": "From flag", "count": "3", "show": "true", "x": "null"}
 
 
@@ -160,5 +161,5 @@ def test_variables_bad_file(tmp_path: Path, content: str | None) -> None:
     if content is not None:
         path.write_text(content)
     with pytest.raises(InvalidVariable) as caught:
-        _variables(None, path)
+        parse_variables(None, path)
     assert str(path) in str(caught.value)

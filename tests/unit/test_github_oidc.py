@@ -5,8 +5,10 @@ real token endpoint and STS)."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from hfaction.errors import (
     OidcTokenUnavailable,
 )
 from hfaction.github import oidc
+from tests.unit.test_github_workflow import runner_parse
 
 
 @pytest.mark.parametrize("arn", [
@@ -176,3 +179,77 @@ def test_cli_checks_options_before_any_request(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.delenv("AWS_REGION")
     assert main(["github", "oidc", "--role-to-assume", role]) == 2
     assert "pass --region" in capsys.readouterr().err
+
+
+# --- oidc.export_credentials: the 'github oidc' step without the CLI ---------------------------
+
+
+class TokenEndpoint:
+    """Answers the token request with ``token``; records what it was asked."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.urls: list[str] = []
+
+    def __call__(self, request: Any, timeout: float) -> Any:
+        self.urls.append(request.full_url)
+        return io.BytesIO(json.dumps({"value": self.token}).encode())
+
+
+def _job_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {"ACTIONS_ID_TOKEN_REQUEST_URL": "https://token.example/t?api-version=2.0",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "bearer", "GITHUB_RUN_ID": "77",
+            "GITHUB_ENV": str(tmp_path / "github_env"), **extra}
+
+
+def test_export_credentials_masks_each_secret_first_and_writes_github_env(
+        tmp_path: Path) -> None:
+    token = _jwt({"sub": "repo:acme/videos:ref:refs/heads/main"})
+    endpoint = TokenEndpoint(token)
+    masked: list[str] = []
+    regions: list[str] = []
+
+    def sts(region: str) -> GrantingSts:
+        regions.append(region)
+        assert masked == [token]  # the token was masked before it went anywhere
+        return GrantingSts()
+
+    credentials = oidc.export_credentials(
+        "arn:aws:iam::123456789012:role/r", region="", audience="sts.example",
+        env=_job_env(tmp_path, AWS_REGION="eu-west-1"), sts=sts, mask=masked.append,
+        opener=endpoint, sleep=lambda seconds: None)
+    assert masked == [token, "ASIAKEY", "secret/key", "session+token"]
+    assert regions == ["eu-west-1"]  # an empty region falls back to AWS_REGION
+    assert endpoint.urls == ["https://token.example/t?api-version=2.0&audience=sts.example"]
+    assert credentials.assumed_role_arn == "arn:aws:sts::1:assumed-role/r/hfaction-77"
+    exported = runner_parse((tmp_path / "github_env").read_text())
+    assert exported == credentials.environment()
+
+
+@pytest.mark.parametrize(("role", "env_changes", "error"), [
+    ("role/r", {}, InvalidRoleArn),
+    ("arn:aws:iam::123456789012:role/r", {"GITHUB_ENV": ""}, InvalidOption),
+    ("arn:aws:iam::123456789012:role/r", {"ACTIONS_ID_TOKEN_REQUEST_TOKEN": ""},
+     OidcTokenUnavailable),
+])
+def test_export_credentials_checks_everything_before_any_request(
+        tmp_path: Path, role: str, env_changes: dict[str, str], error: type[Exception]) -> None:
+    endpoint = TokenEndpoint("t")
+    masked: list[str] = []
+    with pytest.raises(error):
+        oidc.export_credentials(role, region="eu-west-1",
+                                env={**_job_env(tmp_path), **env_changes},
+                                sts=lambda region: GrantingSts(), mask=masked.append,
+                                opener=endpoint)
+    assert endpoint.urls == [] and masked == []
+    assert not (tmp_path / "github_env").exists()
+
+
+def test_export_credentials_writes_nothing_when_sts_refuses(tmp_path: Path) -> None:
+    masked: list[str] = []
+    with pytest.raises(AssumeRoleRefused):
+        oidc.export_credentials("arn:aws:iam::123456789012:role/r", region="eu-west-1",
+                                env=_job_env(tmp_path), sts=lambda region: RefusingSts("no"),
+                                mask=masked.append, opener=TokenEndpoint("the-token"))
+    assert masked == ["the-token"]
+    assert not (tmp_path / "github_env").exists()

@@ -5,6 +5,7 @@ GFM tables, as GitHub parses them), so escaping is judged by what a reader would
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -376,3 +377,52 @@ def test_report_when_the_link_expiry_is_unknown(tmp_path: Path,
     body = " ".join(" ".join(rendered(step_summary.read_text()).text).split())
     assert ("The link works at most 3600 s after it was signed and no later than 2026-11-27 "
             "11:00 UTC, when the credentials that signed it expire.") in body
+
+
+# --- summary.report: the 'github report' step without the CLI ---------------------------------
+
+
+def test_report_writes_summary_outputs_and_annotations_where_the_environment_says(
+        tmp_path: Path) -> None:
+    step_summary, output = tmp_path / "summary.md", tmp_path / "output"
+    (tmp_path / "videos" / "intro" / "scenes").mkdir(parents=True)
+    env = {"GITHUB_STEP_SUMMARY": str(step_summary), "GITHUB_OUTPUT": str(output),
+           "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(tmp_path)}
+    stream = io.StringIO()
+    parsed = summary.report(FAILED, project="videos/intro", env=env, now=NOW, stream=stream)
+    assert not parsed.succeeded and parsed.render_id == "hf-20261127-101500-deadbeef"
+    assert step_summary.read_text().startswith("## ❌ Render `hf-20261127-101500-deadbeef`")
+    assert runner_parse(output.read_text())["render-id"] == parsed.render_id
+    # The summary went to its file: the stream only has the annotation.
+    assert stream.getvalue().splitlines() == [
+        "::error file=videos/intro/scenes/intro.html,line=12,title=PAGE_SCRIPT_ERROR "
+        "(chunk 2)::ReferenceError: gsap is not defined at scenes/intro.html:12"]
+
+
+def test_report_outside_actions_prints_the_summary_and_no_annotation(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    parsed = summary.report(FAILED, env={}, now=NOW, stream=stream)
+    assert parsed.status == "FAILED"
+    assert stream.getvalue() == summary.summary_markdown(parsed, now=NOW)
+    assert "::error" not in stream.getvalue()
+
+
+def test_report_states_the_credentials_expiry_exported_by_oidc(tmp_path: Path) -> None:
+    result = tmp_path / "result.json"
+    result.write_text(json.dumps(load(SUCCEEDED, url_expires_at=None)))
+    stream = io.StringIO()
+    summary.report(result, presign_expiry_s=3600, now=NOW, stream=stream,
+                   env={"HFACTION_CREDENTIALS_EXPIRATION": "2026-11-27T11:00:00Z"})
+    assert "no later than 2026-11-27 11:00 UTC" in stream.getvalue()
+    assert summary.credentials_expiry({"HFACTION_CREDENTIALS_EXPIRATION": "nonsense"}) is None
+    assert summary.credentials_expiry({}) is None
+
+
+def test_report_refuses_a_bad_result_before_writing_anything(tmp_path: Path) -> None:
+    step_summary = tmp_path / "summary.md"
+    result = tmp_path / "result.json"
+    result.write_text("[1]")
+    with pytest.raises(InvalidResultFile):
+        summary.report(result, env={"GITHUB_STEP_SUMMARY": str(step_summary)},
+                       stream=io.StringIO())
+    assert not step_summary.exists()

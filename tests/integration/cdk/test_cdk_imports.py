@@ -26,7 +26,7 @@ import hfaction
 assert 'aws_cdk' not in sys.modules, 'import hfaction'
 skipped = {'hfaction.__main__', 'hfaction.cdk.construct'}
 names = [m.name for m in pkgutil.walk_packages(hfaction.__path__, 'hfaction.')]
-assert 'hfaction.cdk.template' in names and 'hfaction.lambda_cli' in names, names
+assert 'hfaction.cdk.template' in names and 'hfaction.cli.lambda_' in names, names
 for name in names:
     if name not in skipped:
         importlib.import_module(name)

@@ -1,14 +1,19 @@
-"""``hfaction github ...``: the pieces the GitHub Action is made of, each a plain command."""
+"""``hfaction github ...``: the pieces the GitHub Action is made of, each a plain command.
+
+Each command parses, calls one function of :mod:`hfaction.github`, and prints; they load
+no AWS or render code until they run.
+"""
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from hfaction.cli.options import RegionOpt
 
 github_app = typer.Typer(help="GitHub Actions steps: OIDC credentials, job summary, PR "
                          "comment.\n\nExample: hfaction github oidc --role-to-assume "
@@ -22,19 +27,12 @@ PresignOpt = Annotated[int | None, typer.Option(
                              "no url_expires_at).")]
 
 
-def _credentials_expiry() -> datetime | None:
-    from hfaction.github.summary import parse_time
-
-    return parse_time(os.environ.get("HFACTION_CREDENTIALS_EXPIRATION"))
-
-
 @github_app.command()
 def oidc(
     role_to_assume: Annotated[str, typer.Option(
         "--role-to-assume", help="ARN of the IAM role whose trust policy admits this "
                                  "repository.", show_default=False)],
-    region: Annotated[str | None, typer.Option("--region", envvar="AWS_REGION",
-                                               help="AWS region.")] = None,
+    region: RegionOpt = None,
     audience: Annotated[str, typer.Option("--audience", help="Audience of the OIDC token.")
                         ] = "sts.amazonaws.com",
     session_name: Annotated[str | None, typer.Option(
@@ -51,28 +49,13 @@ def oidc(
     Example: hfaction github oidc --role-to-assume arn:aws:iam::123456789012:role/hfaction
     --region eu-west-1
     """
-    from hfaction.errors import InvalidOption
     from hfaction.github import oidc as oidc_
     from hfaction.github import workflow
     from hfaction.github.summary import one_line
 
-    env = dict(os.environ)
-    role = oidc_.check_role_arn(role_to_assume)
-    # An empty --region (an unset action input) falls back to the environment's.
-    region_ = oidc_.check_region(region or env.get("AWS_REGION"))
-    name = oidc_.check_session_name(session_name or oidc_.default_session_name(env))
-    duration = oidc_.check_duration(duration_seconds)
-    oidc_.token_source(env)
-    env_file = workflow.file_from_env("GITHUB_ENV", env)
-    if env_file is None:
-        raise InvalidOption("GITHUB_ENV is not set: nowhere to put the credentials",
-                            hint="run this in a GitHub Actions step")
-    token = oidc_.fetch_token(env, audience)
-    workflow.mask(token)
-    credentials = oidc_.assume_role(oidc_.sts_facade(region_), role, token,
-                                    session_name=name, duration_s=duration, region=region_,
-                                    env=env, on_secret=workflow.mask)
-    workflow.append_file_command(env_file, credentials.environment(), "environment variable")
+    credentials = oidc_.export_credentials(role_to_assume, region=region, audience=audience,
+                                           session_name=session_name,
+                                           duration_s=duration_seconds)
     workflow.emit(f"assumed {one_line(credentials.assumed_role_arn)} until "
                   f"{oidc_.iso_utc(credentials.expiration)}")
 
@@ -93,25 +76,9 @@ def report(
 
     Example: hfaction github report result.json --project examples/gsap-intro
     """
-    from hfaction.github import summary, workflow
+    from hfaction.github import summary
 
-    parsed, raw = summary.load_result(result)
-    text = summary.summary_markdown(parsed, now=datetime.now(UTC), project=project,
-                                    presign_expiry_s=presign_expiry,
-                                    credentials_expire=_credentials_expiry())
-    summary_file = workflow.file_from_env("GITHUB_STEP_SUMMARY")
-    if summary_file is not None:
-        with summary_file.open("a", encoding="utf-8") as handle:
-            handle.write(text)
-    else:
-        sys.stdout.write(text)
-    output_file = workflow.file_from_env("GITHUB_OUTPUT")
-    if output_file is not None:
-        workflow.append_file_command(output_file, parsed.outputs(raw))
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        for line in summary.error_annotations(parsed, project_dir=project,
-                                        workspace=os.environ.get("GITHUB_WORKSPACE")):
-            workflow.emit(line)
+    parsed = summary.report(result, project=project, presign_expiry_s=presign_expiry)
     state = "succeeded" if parsed.succeeded else parsed.status.lower()
     sys.stderr.write(f"reported render {summary.one_line(parsed.render_id)} "
                      f"({summary.one_line(state)})\n")
@@ -156,7 +123,7 @@ def comment(
     parsed, _raw = summary.load_result(result)
     body = comment_.comment_body(parsed, key=key, title=title, now=datetime.now(UTC),
                                  presign_expiry_s=presign_expiry,
-                                 credentials_expire=_credentials_expiry())
+                                 credentials_expire=summary.credentials_expiry())
     done = comment_.upsert_comment(comment_.GithubApi(base, token), repository, pull_request,
                                    key, body, author)
     where = f" {summary.one_line(done.url)}" if done.url else ""

@@ -1,6 +1,6 @@
 """``hfaction policies ...``: the IAM policies deploying and rendering need, and a check
 of a policy kept in the user's repository. Each command parses, calls one function of
-:mod:`hfaction.policies`, and prints."""
+:mod:`hfaction.policies`, and prints; neither boto3 nor the render core loads."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from typing import Annotated, Any
 
 import typer
 
+from hfaction.cli.options import StackOpt
+
 policies_app = typer.Typer(help="Print or check the IAM policies hfaction needs.\n\n"
                            "Example: hfaction policies role --github-repo acme/videos "
                            "--account 123456789012",
                            no_args_is_help=True)
 
-StackOpt = Annotated[str, typer.Option("--stack-name", envvar="HFACTION_STACK",
-                                       help="CloudFormation stack of the render stack.")]
+# The policy's scope, not a region to connect to: no AWS_REGION default.
 RegionOpt = Annotated[str | None, typer.Option(
     "--region", help="AWS region of the stack (default: any region).")]
 AccountOpt = Annotated[str | None, typer.Option(

@@ -1,0 +1,277 @@
+"""``hfaction lambda ...``: render on AWS. Each command parses, calls one library
+function in :mod:`hfaction.aws`, and prints."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from hfaction.cli.console import print_json, stderr, stdout, warn
+from hfaction.cli.options import (
+    BucketOpt,
+    JsonOpt,
+    MachineOpt,
+    ProjectArg,
+    RegionOpt,
+    StackOpt,
+    render_options,
+)
+from hfaction.render.options import RenderOptions
+
+if TYPE_CHECKING:
+    from hfaction.aws.facade import StackInfo
+    from hfaction.aws.renders import Progress, RenderRun, StackRef
+
+lambda_app = typer.Typer(help="Render on AWS Lambda behind Step Functions.\n\n"
+                         "Example: hfaction lambda render examples/gsap-intro --wait",
+                         no_args_is_help=True)
+sites_app = typer.Typer(help="Projects uploaded once, by content.\n\n"
+                        "Example: hfaction lambda sites create examples/gsap-intro",
+                        no_args_is_help=True)
+lambda_app.add_typer(sites_app, name="sites")
+
+PresignOpt = Annotated[int, typer.Option(
+    "--presign-expiry", help="Seconds the MP4 and poster links stay valid (at most 7 days; "
+    "never longer than the credentials that sign them).")]
+RenderIdArg = Annotated[str, typer.Argument(help="Render id from 'lambda render'.")]
+
+
+def _stack(name: str, region: str | None, bucket: str | None = None,
+           state_machine_arn: str | None = None) -> StackRef:
+    from hfaction.aws.renders import StackRef
+
+    return StackRef(name, region, bucket, state_machine_arn)
+
+
+def _print_stack(stack: StackInfo, json_output: bool) -> None:
+    if json_output:
+        print_json(stack.to_dict())
+        return
+    stdout.print(f"stack {stack.name} ready: bucket {stack.bucket}, state machine "
+                 f"{stack.state_machine_arn}")
+
+
+def _note(note: str) -> None:
+    stderr.print(f"note: {note}")
+
+
+@lambda_app.command()
+def deploy(
+    stack_name: StackOpt = "hfaction",
+    region: RegionOpt = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Chunks rendered at once.")
+                           ] = 8,
+    memory: Annotated[int, typer.Option("--memory", help="Function memory in MB.")] = 10240,
+    architecture: Annotated[str, typer.Option("--architecture", help="x86_64 or arm64.")
+                            ] = "x86_64",
+    image_uri: Annotated[str | None, typer.Option(
+        "--image-uri", help="An already pushed image; skips building.")] = None,
+    only_if_outdated: Annotated[bool, typer.Option(
+        "--only-if-outdated", help="Do nothing when the stack already runs this hfaction "
+        "version with these settings.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Deploy or update the render stack (idempotent) with SAM.
+
+    Example: hfaction lambda deploy --stack-name video --region eu-west-1 --concurrency 16
+    """
+    from hfaction.aws.deploy import DeployOptions, current_stack, execute_deploy, plan_deploy
+
+    facade = _stack(stack_name, region).facade()
+    plan_ = plan_deploy(DeployOptions(stack_name=stack_name, region=region,
+                                      concurrency=concurrency, memory=memory,
+                                      architecture=architecture, image_uri=image_uri), facade)
+    for note in plan_.notes:
+        _note(note)
+    stack = current_stack(plan_, facade) if only_if_outdated else None
+    if stack is not None:
+        stderr.print(f"stack {stack_name} is up to date (hfaction {stack.version}); not "
+                     "deploying")
+    _print_stack(stack or execute_deploy(plan_, facade, on_note=_note), json_output)
+
+
+@lambda_app.command()
+def destroy(stack_name: StackOpt = "hfaction", region: RegionOpt = None) -> None:
+    """Remove the function, state machine and image repository (the bucket is kept).
+
+    Example: hfaction lambda destroy --stack-name video
+    """
+    from hfaction.aws.deploy import destroy as destroy_stack
+
+    stack = destroy_stack(_stack(stack_name, region).facade(), stack_name)
+    stdout.print(f"removed stack {stack_name}; bucket {stack.bucket} and its renders are kept "
+                 f"(remove it with 'aws s3 rb s3://{stack.bucket} --force')")
+
+
+@sites_app.command("create")
+def sites_create(
+    project: ProjectArg,
+    stack_name: StackOpt = "hfaction",
+    region: RegionOpt = None,
+    bucket: BucketOpt = None,
+    state_machine_arn: MachineOpt = None,
+) -> None:
+    """Upload a project under its content address and print the site id.
+
+    Example: hfaction lambda sites create examples/gsap-intro
+    """
+    from hfaction.aws.renders import create_site
+
+    connection = _stack(stack_name, region, bucket, state_machine_arn).connect(warn)
+    site = create_site(connection.facade, connection.stack.bucket, project)
+    stderr.print(f"{'uploaded' if site.uploaded else 'unchanged, not uploaded'}: "
+                 f"{site.files} files")
+    stdout.print(site.site_id)
+
+
+def _print_progress(current: Progress) -> None:
+    total = current.chunks_total if current.chunks_total is not None else "?"
+    frames = current.frames_total if current.frames_total is not None else "?"
+    stderr.print(f"{current.status.lower()}: chunks {current.chunks_done}/{total} done, "
+                 f"{current.chunks_in_flight} in flight, frames {current.frames_done}/{frames}, "
+                 f"{current.elapsed_s:.0f}s, cost ${current.cost.total:.4f}")
+
+
+def _started(render_id: str) -> None:
+    stderr.print(f"render {render_id} started")
+
+
+def _finished(json_output: bool, done: Progress) -> None:
+    # With --json, progress lines still go to stderr (CI logs) and the result, failed or
+    # not, to stdout, so a job summary can report a failure too.
+    for warning in done.warnings:
+        warn(warning)
+    if json_output:
+        print_json(done.to_dict())
+
+
+def _print_run(run: RenderRun, json_output: bool) -> None:
+    done = run.result
+    if done is None:
+        stdout.print(run.render_id)
+        return
+    if not json_output:
+        stdout.print(f"done: {done.output_uri} ({done.frames_total} frames, "
+                     f"{done.elapsed_s:.0f}s, ${done.cost.total:.4f}: Lambda "
+                     f"${done.cost.lambda_total:.4f} + Step Functions "
+                     f"${done.cost.step_functions:.4f})")
+    if run.downloaded is not None:
+        (stderr if json_output else stdout).print(f"downloaded {run.downloaded}")
+
+
+@lambda_app.command()
+@render_options(remote=True)
+def render(
+    project: Annotated[Path | None, typer.Argument(help="Project folder (or --site-id).")
+                       ] = None,
+    site_id: Annotated[str | None, typer.Option("--site-id", help="A site from 'sites create'.")
+                       ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait, showing progress and cost.")
+                    ] = False,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Download the MP4 here "
+                                                "(implies --wait).")] = None,
+    output_key: Annotated[str | None, typer.Option("--output-key", help="S3 key of the MP4.")
+                          ] = None,
+    *,
+    options: RenderOptions,
+    stack_name: StackOpt = "hfaction",
+    region: RegionOpt = None,
+    bucket: BucketOpt = None,
+    state_machine_arn: MachineOpt = None,
+    json_output: JsonOpt = False,
+    presign_expiry: PresignOpt = 3600,
+) -> None:
+    """Render a project on Lambda; prints the render id, or waits with --wait.
+
+    Example: hfaction lambda render examples/gsap-intro --wait -o intro.mp4
+    """
+    from hfaction.aws import renders
+
+    request = renders.RenderRequest(options=options, project=project, site_id=site_id,
+                                    output_key=output_key, wait=wait, download_to=output,
+                                    presign_expiry_s=presign_expiry)
+    run = renders.render(_stack(stack_name, region, bucket, state_machine_arn), request,
+                         on_warning=warn, on_started=_started, on_progress=_print_progress,
+                         on_finished=partial(_finished, json_output))
+    _print_run(run, json_output)
+
+
+def _print_state(current: Progress) -> None:
+    _print_progress(current)
+    cost = current.cost
+    stdout.print(f"cost: Lambda ${cost.lambda_total:.4f}, Step Functions "
+                 f"${cost.step_functions:.4f}, total ${cost.total:.4f} "
+                 f"(not included: {cost.to_dict()['not_included']})")
+    for error in current.errors:
+        where = f"chunk {error.index}: " if error.index is not None else ""
+        stdout.print(f"error: {where}{error.code}: {error.message}")
+    if current.output_uri:
+        stdout.print(f"output: {current.output_uri}\nlink: {current.output_url}")
+
+
+@lambda_app.command()
+def progress(
+    render_id: RenderIdArg,
+    stack_name: StackOpt = "hfaction",
+    region: RegionOpt = None,
+    bucket: BucketOpt = None,
+    state_machine_arn: MachineOpt = None,
+    json_output: JsonOpt = False,
+    presign_expiry: PresignOpt = 3600,
+) -> None:
+    """Show a render's status, chunks, frames, cost and output link.
+
+    Example: hfaction lambda progress hf-20261127-101500-1a2b3c4d --json
+    """
+    from hfaction.aws import renders
+
+    expiry = renders.check_presign_expiry(presign_expiry)
+    connection = _stack(stack_name, region, bucket, state_machine_arn).connect(warn)
+    current = renders.progress(connection.facade, connection.stack, render_id,
+                               presign_expiry_s=expiry)
+    if json_output:
+        print_json(current.to_dict())
+        return
+    _print_state(current)
+
+
+@lambda_app.command()
+def cleanup(
+    prefix: Annotated[str, typer.Option("--prefix", help="Folder of the render bucket to "
+                                        "empty, e.g. previews/pr-12/.")],
+    stack_name: StackOpt = "hfaction",
+    region: RegionOpt = None,
+    bucket: BucketOpt = None,
+    state_machine_arn: MachineOpt = None,
+) -> None:
+    """Delete the objects under a folder of the render bucket (e.g. a closed PR's previews).
+
+    Example: hfaction lambda cleanup --prefix previews/pr-12/
+    """
+    from hfaction.aws.renders import cleanup as cleanup_prefix
+
+    where, deleted = cleanup_prefix(_stack(stack_name, region, bucket, state_machine_arn),
+                                    prefix, on_warning=warn)
+    stdout.print(f"deleted {deleted} objects under {where}")
+
+
+@lambda_app.command()
+def cancel(
+    render_id: Annotated[str, typer.Argument(help="Render id to stop.")],
+    stack_name: StackOpt = "hfaction",
+    region: RegionOpt = None,
+    bucket: BucketOpt = None,
+    state_machine_arn: MachineOpt = None,
+) -> None:
+    """Stop a running render and say what it cost so far.
+
+    Example: hfaction lambda cancel hf-20261127-101500-1a2b3c4d
+    """
+    from hfaction.aws import renders
+
+    connection = _stack(stack_name, region, bucket, state_machine_arn).connect(warn)
+    current = renders.cancel(connection.facade, connection.stack, render_id)
+    stdout.print(f"cancelled {render_id}; cost so far ${current.cost.total:.4f}")
