@@ -253,8 +253,15 @@ class ProjectComposition:
         return [self.root.composition_id, *(n.composition_id for n in self.nested)]
 
 
-def safe_relative(project_dir: Path, relative: str, *, where: str) -> PurePosixPath:
-    """A project-relative path that cannot escape the project (no ``..``, no absolute)."""
+def safe_relative(project_dir: Path, relative: str, *, where: str,
+                  follow_links: bool = False) -> PurePosixPath:
+    """A project-relative path that cannot escape the project (no ``..``, no absolute).
+
+    With ``follow_links`` the user's own symbolic links inside the project may lead
+    anywhere (the project as the user has it on disk, which planning freezes into
+    regular files); without it the path must stay inside the folder once resolved too
+    (a frozen plan, which holds no links).
+    """
     cleaned = relative.split("?", 1)[0].split("#", 1)[0].strip()
     posix = PurePosixPath(cleaned)
     parts = [part for part in posix.parts if part not in ("", ".")]
@@ -263,6 +270,8 @@ def safe_relative(project_dir: Path, relative: str, *, where: str) -> PurePosixP
             f"{where} points at {relative!r}, outside the project",
             hint="use a path relative to the project folder, without '..'",
         )
+    if follow_links:
+        return PurePosixPath(*parts)
     resolved = (project_dir / PurePosixPath(*parts)).resolve()
     if not resolved.is_relative_to(project_dir.resolve()):
         raise UnsafePath(f"{where} points at {relative!r}, which leads outside the project")
@@ -306,7 +315,9 @@ def _read_html(project_dir: Path, relative: PurePosixPath, *, what: str) -> str:
 
 def load_project(project_dir: Path, entry: str = "index.html") -> ProjectComposition:
     """Read the entry file and every nested composition file; resolve all timing."""
-    entry_path = safe_relative(project_dir, entry, where="--entry")
+    # The project as the user has it: their symbolic links are followed (planning
+    # freezes what they lead to).
+    entry_path = safe_relative(project_dir, entry, where="--entry", follow_links=True)
     parsed = parse_html(_read_html(project_dir, entry_path, what="entry"), str(entry_path))
     root_element = parsed.roots[0] if parsed.roots else None
     if root_element is None:
@@ -400,7 +411,7 @@ def _collect(
         original = host.attrs["data-composition-src"].strip()
         src = safe_relative(
             project_dir, posixpath.normpath(posixpath.join(posixpath.dirname(entry), original)),
-            where=f"data-composition-src={original!r} at {host.where}",
+            where=f"data-composition-src={original!r} at {host.where}", follow_links=True,
         )
         if str(src) in chain:
             raise NestedCompositionError(

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
-from collections.abc import Iterator
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from hfaction.errors import ProjectNotFound, UnsafePath
+from hfaction.errors import BadInput, ProjectNotFound, UnsafePath
 
 # Top-level names that are never part of a project (../shared/COMPOSITION.md).
 SKIPPED_TOP_LEVEL = frozenset(
@@ -49,54 +50,73 @@ def check_project_dir(project_dir: Path) -> Path:
     return project_dir.resolve()
 
 
-def iter_project_files(project_dir: Path, *, exclude: Path | None = None) -> Iterator[Path]:
-    """Every regular file of the project, sorted, skipping the contract's skip list.
+def iter_project_files(project_dir: Path, *, exclude: Path | None = None) -> list[Path]:
+    """Every regular file of the project, sorted by path, skipping the contract's skip list.
 
-    Symbolic links are followed only when they stay inside the project; one that
-    leads outside is refused rather than silently copying, say, ~/.aws/credentials.
+    Symbolic links are the user's own: a link to a file or a folder, inside the project
+    or beside it (``src/shared -> ../shared``), is followed, and what it leads to is
+    listed under the link's own path, so that freezing copies the content and the plan
+    holds regular files only. A link that leads nowhere, or a folder link that leads
+    back into a folder it sits in (which would never end), is an error naming it.
+    Sockets, pipes and devices are not files of a project and are left out.
     """
     root = project_dir.resolve()
     excluded = exclude.resolve() if exclude is not None else None
-    for current, directories, files in os.walk(root, followlinks=False):
-        current_path = Path(current)
-        if current_path == root:
-            directories[:] = [d for d in directories if d not in SKIPPED_TOP_LEVEL]
-            files = [f for f in files if f not in SKIPPED_TOP_LEVEL]
-        kept = []
-        for name in sorted(directories):
-            candidate = current_path / name
-            if excluded is not None and candidate.resolve() == excluded:
-                continue
-            if candidate.is_symlink():
-                _check_link(root, candidate)
-                yield from _linked_dir_files(root, candidate)
-                continue
-            kept.append(name)
-        directories[:] = kept
-        for name in sorted(files):
-            path = current_path / name
-            if path.is_symlink():
-                _check_link(root, path)
-            if path.is_file():
-                yield path
+    found: list[tuple[str, Path]] = []
+    _walk(root, root, excluded, (root,), found)
+    found.sort(key=lambda item: item[0])
+    return [path for _relative, path in found]
 
 
-def _check_link(root: Path, link: Path) -> None:
-    target = link.resolve()
-    if not target.is_relative_to(root):
+def _walk(root: Path, folder: Path, excluded: Path | None, within: tuple[Path, ...],
+          found: list[tuple[str, Path]]) -> None:
+    # `folder` is spelled through the links that led to it; `within` holds the real
+    # folders it is inside (itself included), to recognise a link that leads back.
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as error:
+        where = folder.relative_to(root).as_posix() if folder != root else str(root)
+        raise BadInput(f"cannot read the folder {where} of the project ({error.strerror})",
+                       hint="make it readable, or move it out of the project") from None
+    for name in names:
+        if folder == root and name in SKIPPED_TOP_LEVEL:
+            continue
+        path = folder / name
+        link = path.is_symlink()
+        info = _stat(root, path) if link else path.lstat()
+        if stat.S_ISDIR(info.st_mode):
+            real = path.resolve()
+            if excluded is not None and real == excluded:
+                continue
+            if real in within:
+                raise UnsafePath(
+                    f"{path.relative_to(root)} leads to {os.readlink(path) if link else real}, "
+                    "a folder it is itself inside: following it would never end",
+                    hint="link to the folder's content instead, or remove the link",
+                )
+            _walk(root, path, excluded, (*within, real), found)
+        elif stat.S_ISREG(info.st_mode):
+            found.append((path.relative_to(root).as_posix(), path))
+
+
+def _stat(root: Path, link: Path) -> os.stat_result:
+    """What a symbolic link leads to; an error when it leads nowhere."""
+    relative = link.relative_to(root)
+    try:
+        return link.stat()
+    except FileNotFoundError:
         raise UnsafePath(
-            f"{link.relative_to(root)} is a symbolic link to {target}, outside the project",
-            hint="copy the file into the project instead of linking to it",
-        )
-
-
-def _linked_dir_files(root: Path, link: Path) -> Iterator[Path]:
-    # A link to a folder inside the project is walked as if it were that folder.
-    for current, _directories, files in os.walk(link.resolve()):
-        for name in sorted(files):
-            path = Path(current) / name
-            _check_link(root, path)
-            yield link / path.relative_to(link.resolve())
+            f"{relative} is a symbolic link to {os.readlink(link)}, which does not exist",
+            hint="fix the link or remove it from the project",
+        ) from None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise UnsafePath(
+                f"{relative} is a symbolic link that leads back to itself "
+                f"({os.readlink(link)})",
+                hint="fix the link or remove it from the project",
+            ) from None
+        raise
 
 
 def freeze_project(project_dir: Path, destination: Path, *, exclude: Path | None = None

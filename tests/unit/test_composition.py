@@ -477,6 +477,34 @@ def test_safe_relative_refuses_symlink_escape(tmp_path: Path) -> None:
         safe_relative(project_dir, "link/x.html", where="w")
 
 
+def test_safe_relative_follows_links_only_when_asked(tmp_path: Path) -> None:
+    # A frozen plan holds no links, so there a path leading outside is refused; in the
+    # user's own project their links are followed (planning freezes what they lead to).
+    project_dir = tmp_path / "project"
+    project_dir.mkdir()
+    (tmp_path / "outside").mkdir()
+    (project_dir / "link").symlink_to(tmp_path / "outside")
+    assert str(safe_relative(project_dir, "./link/x.html", where="w",
+                             follow_links=True)) == "link/x.html"
+    for text in ("../x.html", "link/../../x.html", "/etc/passwd"):
+        with pytest.raises(UnsafePath):
+            safe_relative(project_dir, text, where="w", follow_links=True)
+
+
+def test_load_project_reads_a_composition_through_a_linked_folder(tmp_path: Path) -> None:
+    # src/compositions -> ../shared/compositions, beside the project.
+    project_dir = tmp_path / "src"
+    write(project_dir, "index.html", root_html(
+        body='<div data-composition-id="card" data-composition-src="compositions/card.html" '
+             'data-start="0" data-duration="1"></div>'))
+    write(tmp_path, "shared/compositions/card.html", CARD)
+    (project_dir / "compositions").symlink_to("../shared/compositions",
+                                              target_is_directory=True)
+    project = load_project(project_dir)
+    assert [n.src for n in project.nested] == ["compositions/card.html"]
+    assert project.files == ["index.html", "compositions/card.html"]
+
+
 # --- variables ------------------------------------------------------------------------------
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from hfaction.errors import ProjectNotFound, UnsafePath
+from hfaction.errors import BadInput, ProjectNotFound, UnsafePath
 from hfaction.render.project import (
     SKIPPED_TOP_LEVEL,
     ProjectFile,
@@ -75,34 +76,102 @@ def test_iter_project_files_exclude(tmp_path: Path) -> None:
     assert listed(tmp_path, exclude=tmp_path / "plans") == ["index.html"]
 
 
-def test_iter_project_files_refuses_file_link_outside(tmp_path: Path) -> None:
+def test_iter_project_files_follows_a_file_link_outside(tmp_path: Path) -> None:
+    # The user's own links are theirs to use: what they lead to is part of the project.
     project = tmp_path / "project"
     write(project, "index.html")
-    secret = write(tmp_path, "secret.txt", "credentials")
-    (project / "leak.txt").symlink_to(secret)
+    write(tmp_path, "brand/logo.svg", "<svg/>")
+    (project / "logo.svg").symlink_to(tmp_path / "brand" / "logo.svg")
+    assert listed(project) == ["index.html", "logo.svg"]
+
+
+def test_iter_project_files_follows_a_folder_link_beside_the_project(tmp_path: Path) -> None:
+    # src/shared -> ../shared: the folder is listed under the link's own path.
+    project = tmp_path / "src"
+    write(project, "index.html")
+    write(tmp_path, "shared/brand.css")
+    write(tmp_path, "shared/fonts/a.woff2")
+    (project / "shared").symlink_to("../shared", target_is_directory=True)
+    assert listed(project) == ["index.html", "shared/brand.css", "shared/fonts/a.woff2"]
+
+
+def test_iter_project_files_follows_links_inside_linked_folders(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    write(project, "index.html")
+    write(tmp_path, "one/a.txt")
+    write(tmp_path, "two/b.txt")
+    (tmp_path / "one" / "two").symlink_to(tmp_path / "two")
+    (project / "one").symlink_to(tmp_path / "one")
+    assert listed(project) == ["index.html", "one/a.txt", "one/two/b.txt"]
+
+
+def test_iter_project_files_refuses_a_link_to_nothing(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    write(project, "index.html")
+    (project / "assets").mkdir()
+    (project / "assets" / "logo.png").symlink_to("../../gone/logo.png")
     with pytest.raises(UnsafePath) as caught:
-        list(iter_project_files(project))
+        listed(project)
     assert caught.value.exit_code == 2
-    assert "leak.txt" in str(caught.value)
+    assert "assets/logo.png" in str(caught.value)
+    assert "../../gone/logo.png, which does not exist" in str(caught.value)
 
 
-def test_iter_project_files_refuses_folder_link_outside(tmp_path: Path) -> None:
+def test_iter_project_files_refuses_a_link_loop(tmp_path: Path) -> None:
     project = tmp_path / "project"
     write(project, "index.html")
-    write(tmp_path, "home/.aws/credentials")
-    (project / "assets").symlink_to(tmp_path / "home")
-    with pytest.raises(UnsafePath):
-        list(iter_project_files(project))
+    (project / "a.css").symlink_to(project / "b.css")
+    (project / "b.css").symlink_to(project / "a.css")
+    with pytest.raises(UnsafePath) as caught:
+        listed(project)
+    assert "a.css is a symbolic link that leads back to itself" in str(caught.value)
 
 
-def test_iter_project_files_refuses_nested_link_outside(tmp_path: Path) -> None:
+@pytest.mark.parametrize("target", [".", "..", "../..", "../../project"])
+def test_iter_project_files_refuses_a_folder_link_into_its_own_ancestors(
+        tmp_path: Path, target: str) -> None:
+    # Following it would never end (the project itself sits inside "..").
     project = tmp_path / "project"
     write(project, "index.html")
-    secret = write(tmp_path, "secret.txt")
-    write(project, "a/b/c.txt")
-    (project / "a" / "b" / "d.txt").symlink_to(secret)
-    with pytest.raises(UnsafePath):
-        list(iter_project_files(project))
+    (project / "assets").mkdir()
+    (project / "assets" / "up").symlink_to(target, target_is_directory=True)
+    with pytest.raises(UnsafePath) as caught:
+        listed(project)
+    assert "assets/up" in str(caught.value)
+    assert "would never end" in str(caught.value)
+
+
+def test_iter_project_files_two_links_to_one_folder_are_not_a_loop(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    write(project, "shared/a.txt")
+    (project / "one").symlink_to("shared", target_is_directory=True)
+    (project / "two").symlink_to("shared", target_is_directory=True)
+    assert listed(project) == ["one/a.txt", "shared/a.txt", "two/a.txt"]
+
+
+def test_iter_project_files_leaves_out_pipes(tmp_path: Path) -> None:
+    write(tmp_path, "index.html")
+    os.mkfifo(tmp_path / "pipe")
+    assert listed(tmp_path) == ["index.html"]
+
+
+def test_iter_project_files_names_a_folder_it_cannot_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path, "index.html")
+    write(tmp_path, "locked/a.txt")
+    real_listdir = os.listdir
+
+    def listdir(path: Path) -> list[str]:
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied")
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    with pytest.raises(BadInput) as caught:
+        listed(tmp_path)
+    assert "cannot read the folder locked of the project (Permission denied)" in str(
+        caught.value)
+    assert caught.value.exit_code == 2
 
 
 def test_iter_project_files_follows_links_inside(tmp_path: Path) -> None:
@@ -141,6 +210,24 @@ def test_freeze_project_copies_and_lists(tmp_path: Path) -> None:
     assert by_path["assets/a.css"].sha256 == sha256_file(project / "assets/a.css")
     assert by_path["index.html"].to_dict() == {"path": "index.html", "size": 13,
                                                "sha256": sha256_file(project / "index.html")}
+
+
+def test_freeze_project_copies_what_links_lead_to_as_regular_files(tmp_path: Path) -> None:
+    project = tmp_path / "src"
+    write(project, "index.html", "<html></html>")
+    write(tmp_path, "shared/brand.css", ".card{}")
+    (project / "shared").symlink_to("../shared", target_is_directory=True)
+    (project / "alias.html").symlink_to("index.html")
+    destination = tmp_path / "frozen"
+    manifest = freeze_project(project, destination)
+    assert [item.path for item in manifest] == ["alias.html", "index.html", "shared/brand.css"]
+    frozen = sorted(destination.rglob("*"))
+    assert not [path for path in frozen if path.is_symlink()]
+    assert (destination / "shared").is_dir()
+    assert (destination / "shared" / "brand.css").read_text() == ".card{}"
+    assert (destination / "alias.html").read_text() == "<html></html>"
+    # The copies stay inside the plan.
+    assert all(path.resolve().is_relative_to(destination.resolve()) for path in frozen)
 
 
 def test_sha256_file(tmp_path: Path) -> None:
