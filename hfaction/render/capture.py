@@ -46,7 +46,38 @@ from hfaction.render.fonts import (
 )
 
 ORIGIN = "http://hfaction.localhost"
+# The page runtime's object (runtime.js): a name no page uses, so a page may define
+# window.__hf or anything else HyperFrames pages define.
+RUNTIME_KEY = "__hfaction_runtime__"
 JPEG_QUALITY = 90
+# A frame's pixels must depend on its time alone, yet Chromium's compositor carries raster
+# state from frame to frame: a will-change: transform layer keeps the scale it was first
+# rastered at (a chunk that starts while such an element scales in rasters it at another
+# scale than a render that played from frame 0), and tiles nothing invalidated keep what
+# an earlier frame rastered (glyph edges differ). So before each frame one frame is drawn
+# with the page's content skipped, which drops every layer and tile: each frame is then
+# rastered from nothing, as the first frame after load is. content-visibility changes no
+# descendant's style (no CSS transition starts) nor its layout (no ResizeObserver fires);
+# the root keeps its size through contain-intrinsic-size, so the scroll position stays. An
+# IntersectionObserver does see its targets leave the viewport for that frame.
+_SKIPPED = ("content-visibility", "contain-intrinsic-size")
+SKIP_PAGE = """() => {
+  const root = document.documentElement, style = root.style;
+  const saved = %s.map((name) =>
+    [name, style.getPropertyValue(name), style.getPropertyPriority(name)]);
+  const box = getComputedStyle(root);
+  style.setProperty("contain-intrinsic-size", box.width + " " + box.height, "important");
+  style.setProperty("content-visibility", "hidden", "important");
+  return saved;
+}""" % json.dumps(list(_SKIPPED))
+# Puts back what SKIP_PAGE replaced (nothing in screenshot mode), then seeks.
+SEEK_SHOWING_PAGE = f"""([frame, saved]) => {{
+  const style = document.documentElement.style;
+  for (const [name, value, priority] of saved) {{
+    if (value) style.setProperty(name, value, priority); else style.removeProperty(name);
+  }}
+  return window.{RUNTIME_KEY}.seek(frame);
+}}"""
 _SOFTWARE_GL = re.compile(r"swiftshader|llvmpipe|softpipe|software", re.IGNORECASE)
 _STACK_LOCATION = re.compile(re.escape(ORIGIN) + r"/([^\s):]+):(\d+)(?::\d+)?")
 
@@ -139,8 +170,12 @@ class AssetServer:
 
 @dataclass
 class ReadyResult:
+    # The length the page gives itself (its timelines, floored by its nested
+    # compositions, timed media and finite animations), or None.
     timeline_duration: float | None
     timelines: list[str]
+    # Said once per page: e.g. a timeline that was never registered.
+    warnings: list[str] = field(default_factory=list)
 
 
 class BrowserSession:
@@ -256,7 +291,6 @@ class CompositionPage:
         self.entry = entry
         self.begin_frame = begin_frame
         self.script_errors: list[str] = []
-        self._previous: bytes | None = None
         width, height = size
         self._context = browser.new_context(
             viewport={"width": width, "height": height}, device_scale_factor=1,
@@ -318,7 +352,8 @@ class CompositionPage:
         self._load_all_fonts(max(1.0, deadline - time.monotonic()))
         if self.begin_frame:
             self._cdp = self._context.new_cdp_session(self.page)
-        return ReadyResult(result.get("timelineDuration"), list(result.get("timelines", [])))
+        return ReadyResult(result.get("timelineDuration"), list(result.get("timelines", [])),
+                           [str(w) for w in result.get("warnings", [])])
 
     def _load_all_fonts(self, timeout_s: float) -> None:
         """Load every declared face now: text that appears later never waits for a font."""
@@ -344,17 +379,16 @@ class CompositionPage:
 
     def _ready_with_timeout(self, timeout_s: float) -> str:
         # The runtime's own timers are frozen, so the timeout races on the real clock here.
-        self.page.evaluate(
-            "() => { __hf.ready().then((v) => { window.__hfReadyValue = v; }); return 1; }")
+        self.page.evaluate(f"() => window.{RUNTIME_KEY}.ready()")
         deadline = time.monotonic() + timeout_s
         while True:
-            state = self.page.evaluate("() => window.__hfReadyValue ?? null")
+            state = self.page.evaluate(f"() => window.{RUNTIME_KEY}.readyValue()")
             if state is not None:
                 return str(state)
             if self.script_errors or self.server.failures:
                 self._raise_page_problems()
             if time.monotonic() > deadline:
-                waiting = self.page.evaluate("() => __hf.waitingFor()")
+                waiting = self.page.evaluate(f"() => window.{RUNTIME_KEY}.waitingFor()")
                 raise ReadinessTimeout(
                     f"the composition was not ready after {timeout_s:g}s: still waiting for "
                     f"{waiting}",
@@ -379,18 +413,22 @@ class CompositionPage:
                 "use a Chromium build that honours --use-angle=swiftshader",
             )
 
-    def prime(self, frame: int) -> None:
-        """Draw ``frame`` and throw it away.
-
-        Chromium's first draw after load can raster transformed layers differently from
-        a draw that follows another frame; a chunk starting at frame k first draws k-1,
-        exactly as a single-chunk render did, so seams are pixel-identical.
-        """
-        self.capture(frame)
-
     def capture(self, frame: int) -> bytes:
-        """Seek the composition to ``frame`` and return its pixels as a JPEG."""
-        self.page.evaluate("(f) => __hf.seek(f)", frame)
+        """Seek the composition to ``frame`` and return its pixels as a JPEG.
+
+        With beginFrame, the frame is drawn after a frame with the page skipped
+        (:data:`SKIP_PAGE`), so its pixels do not depend on the frames drawn before it.
+        """
+        restore: list[list[str]] = []
+        if self._cdp is not None:
+            restore = self.page.evaluate(SKIP_PAGE)
+            self._cdp.send("HeadlessExperimental.beginFrame", {})
+        try:
+            self.page.evaluate(SEEK_SHOWING_PAGE, [frame, restore])
+        except PlaywrightError as error:
+            self._raise_page_problems()
+            raise PageScriptError(f"the page failed at frame {frame}: "
+                                  f"{str(error).strip().splitlines()[0]}") from None
         if self.script_errors or self.server.failures:
             self._raise_page_problems()
         if self._cdp is None:
@@ -406,11 +444,8 @@ class CompositionPage:
                 "screenshot": {"format": "jpeg", "quality": JPEG_QUALITY}})
             data = result.get("screenshotData")
             if data:
-                self._previous = base64.b64decode(data)
-                return self._previous
-            if self._previous is not None:
-                # No damage since the last frame: its pixels are this frame's too.
-                return self._previous
+                return base64.b64decode(data)
+        # The skipped frame before it means every frame has damage and so a screenshot.
         raise BrowserFailed("Chromium produced no frame after three beginFrame requests")
 
     def close(self) -> None:
