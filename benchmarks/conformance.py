@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -101,11 +102,54 @@ def load_manifest(corpus: Path) -> list[Fixture]:
 # -- argument lists (pure) ------------------------------------------------------------------
 
 
+def flattened_links(folder: Path) -> list[tuple[Path, str]]:
+    """Files that stand for symbolic links: ``(file, target)``.
+
+    A copy of the corpus made without links (or a git checkout with core.symlinks off)
+    leaves each link as a small file holding its target's relative path; the corpus README
+    says, for example, that ``render-symlinked-assets/src/shared`` is a link. A file counts
+    only when its whole content is one relative path to something that exists inside
+    ``folder``.
+    """
+    found = []
+    root = folder.resolve()
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 255:
+            continue
+        target = path.read_bytes()
+        if not target or b"\n" in target or b"\0" in target or target.startswith(b"/"):
+            continue
+        text = target.decode("utf-8", errors="replace")
+        pointed = (path.parent / text).resolve()
+        if pointed.exists() and pointed.is_relative_to(root) and pointed != path.resolve():
+            found.append((path, text))
+    return found
+
+
+def with_links_restored(fixture: Fixture, workdir: Path) -> Path:
+    """The fixture's project, from a copy whose flattened links are links again if needed."""
+    folder = fixture.project.parent
+    links = flattened_links(folder)
+    if not links:
+        return fixture.project
+    copy = workdir / f"{fixture.id}-tree"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(folder, copy)
+    for path, target in links:
+        restored = copy / path.relative_to(folder)
+        restored.chmod(0o644)
+        restored.unlink()
+        restored.symlink_to(target)
+    return copy / fixture.project.name
+
+
 def render_args(
-    fixture: Fixture, output: Path, *, workers: int | None = None, vars_file: Path | None = None
+    fixture: Fixture, output: Path, *, workers: int | None = None, vars_file: Path | None = None,
+    project: Path | None = None,
 ) -> list[str]:
     """``hfaction render`` for ``fixture``; the manifest's workers win over ``workers``."""
-    args = [sys.executable, "-m", "hfaction", "render", str(fixture.project), "-o", str(output),
+    project = project or fixture.project
+    args = [sys.executable, "-m", "hfaction", "render", str(project), "-o", str(output),
             "--crf", "16", "--fps", fixture.fps]
     chosen = fixture.workers if fixture.workers is not None else workers
     if chosen is not None:
@@ -251,7 +295,8 @@ def run_fixture(fixture: Fixture, workdir: Path, *, workers: int | None = None) 
     if fixture.variables is not None:
         vars_file = workdir / f"{fixture.id}.vars.json"
         vars_file.write_text(json.dumps(fixture.variables))
-    args = render_args(fixture, output, workers=workers, vars_file=vars_file)
+    args = render_args(fixture, output, workers=workers, vars_file=vars_file,
+                       project=with_links_restored(fixture, workdir))
     started = time.monotonic()
     try:
         done = subprocess.run(args, capture_output=True, text=True, timeout=RENDER_TIMEOUT_S)

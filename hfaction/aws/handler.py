@@ -212,7 +212,7 @@ def _plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, floa
         "chunk_count": len(planned.chunks),
         "chunks": [{"index": i, "start": s, "end": e} for i, (s, e) in enumerate(planned.chunks)],
         "output_key": output_key,
-        "warnings": list(planned.fonts.warnings),
+        "warnings": list(planned.warnings),
     }
 
 

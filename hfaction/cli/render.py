@@ -56,7 +56,7 @@ class _RichProgress:
             f"planned {plan_.frames} frames ({plan_.duration:g}s at {format_fps(plan_.fps)} "
             f"fps, {width}x{height}) in {len(plan_.chunks)} chunks on {workers} workers"
         )
-        for warning in plan_.fonts.warnings:
+        for warning in plan_.warnings:
             self.console.print(f"warning: {warning}", markup=False)
         if self.interactive:
             self.bar = Progress(
@@ -132,7 +132,7 @@ def _print_plan(planned: Plan, json_output: bool) -> None:
     for item in summary.get("frozen") or []:
         stdout.print(f"frozen {item['kind']} {item['name']}: {item['bytes']:,} bytes from "
                      f"{item['source']} ({item['path']})", markup=False)
-    for warning in planned.fonts.warnings:
+    for warning in planned.warnings:
         warn(warning)
 
 

@@ -10,7 +10,7 @@ from hfaction.render.planner import Plan, plan
 
 
 def plan_summary(project: Path, options: RenderOptions, plan_dir: Path | None = None) -> Plan:
-    """Plan ``project`` for its summary (``Plan.summary()``, ``Plan.fonts.warnings``).
+    """Plan ``project`` for its summary (``Plan.summary()``, ``Plan.warnings``).
 
     The plan folder is kept in ``plan_dir`` (a new folder) when given; otherwise the plan is
     made in a temporary folder, removed before this returns (the Plan, in memory, stays).

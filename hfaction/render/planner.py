@@ -127,7 +127,13 @@ class Plan:
     audio: str | None  # the mixed track, relative to the plan folder
     frozen: list[FrozenEntry]
     fonts: FontsSummary
+    page_warnings: list[str]  # what the planning page said once, e.g. a missing timeline
     hash: str
+
+    @property
+    def warnings(self) -> list[str]:
+        """Everything a user should read before trusting the render."""
+        return [*self.page_warnings, *self.fonts.warnings]
 
     @property
     def duration(self) -> float:
@@ -175,6 +181,7 @@ class Plan:
             fonts=FontsSummary(fallback=str(fonts.get("fallback", "")),
                                warnings=list(fonts.get("warnings", [])),
                                faces=int(fonts.get("faces", 0))),
+            page_warnings=[str(w) for w in data.get("page_warnings", [])],
             hash=str(data.get("hash", "")),
         )
 
@@ -205,6 +212,7 @@ class Plan:
             "audio": self.audio,
             "frozen": [asdict(item) for item in self.frozen],
             "fonts": asdict(self.fonts),
+            "page_warnings": self.page_warnings,
         }
         if self.hash:
             data["hash"] = self.hash
@@ -378,6 +386,9 @@ def _build(
         finally:
             page.close()
     duration = _duration(composition, ready.timeline_duration)
+    # A timeline the planning page found unregistered is rendered without (as HyperFrames
+    # does); chunk pages then do not wait for it, so every page makes the same calls.
+    config["timelineIds"] = [name for name in config["timelineIds"] if name in ready.timelines]
     frames = frame_count(duration, fps)
     if frames <= 0:
         raise InvalidDuration(f"the composition lasts {float(duration):g}s, less than a frame")
@@ -415,6 +426,7 @@ def _build(
         fonts=FontsSummary(fallback=str(fonts_data["fallback"]),
                            warnings=list(fonts_data["warnings"]),
                            faces=int(fonts_data["faces"])),
+        page_warnings=list(ready.warnings),
         hash="",
     )
     return replace(planned, hash=compute_hash(planned.to_dict()))

@@ -258,6 +258,7 @@ def _plan_json(**changes: Any) -> dict[str, Any]:
         "frozen": [{"kind": "audio", "name": "mix", "source": "1 track(s)",
                     "path": "frozen/audio/mix.m4a", "bytes": 5, "sha256": "ef"}],
         "fonts": {"fallback": "frozen/fonts/fallback", "warnings": ["w"], "faces": 2},
+        "page_warnings": ["timeline \"x\" is not registered"],
         "hash": "0" * 64,
     }
     data.update(changes)
@@ -285,6 +286,7 @@ def test_typed_plan_round_trips_its_json() -> None:
     assert typed.capture.method == "beginframe"
     assert typed.frozen[0].kind == "audio"
     assert typed.fonts.warnings == ["w"]
+    assert typed.warnings == ['timeline "x" is not registered', "w"]
     assert typed.remote_assets["https://a.test/b.js"].size == 3
     assert typed.output_size == (642, 360)
 
