@@ -1,5 +1,6 @@
 """Frozen fonts with the real browser: identical pixels on workers with different system
-fonts, Google Fonts from a local HTTP server, bundled families, fetch failures.
+fonts, Google Fonts from a local HTTP server, bundled families and HyperFrames' aliases
+and generic rule, fetch failures.
 
 "Different system fonts" is simulated the way Chromium sees a machine's fonts: through
 fontconfig (FONTCONFIG_FILE pointing at a folder of DejaVu on one worker, of Liberation
@@ -135,7 +136,8 @@ def machine(root: Path, system_fonts: list[Path], dejavu: dict[str, Path]) -> di
 def two_machines(tmp_path: Path) -> tuple[dict[str, str], dict[str, str]]:
     liberation_sans = liberation("LiberationSans-Regular.ttf")
     first = machine(tmp_path / "worker-a", [DEJAVU / "DejaVuSans.ttf"],
-                    {name: DEJAVU / name for name in FALLBACK_FILES})
+                    {name: DEJAVU / name if name.startswith("DejaVu") else liberation(name)
+                     for name in FALLBACK_FILES})
     # The second machine's "DejaVu" is another font: only the plan's copy may be used.
     second = machine(tmp_path / "worker-b", [liberation_sans],
                      {name: liberation_sans for name in FALLBACK_FILES})
@@ -264,9 +266,121 @@ def test_bundled_family_renders_without_the_project_loading_it(
         shutil.copy(bundled_plan / "frozen/fonts/inter/inter-latin-400-normal.woff2",
                     explicit / "inter.woff2")
         render("explicit", explicit)
+        # A machine font (DejaVu Sans in a font-family declaration would be Inter, as
+        # HyperFrames aliases it; the font shorthand is left to the machine).
         fallback = write_project(
             tmp_path / "fallback", "",
-            f'<div style="{style}; font-family: \'DejaVu Sans\'">{text}</div>', size=(480, 64))
+            f'<div style="{style}; font: 40px \'DejaVu Sans\'">{text}</div>', size=(480, 64))
         render("fallback", fallback)
     assert min(psnr_per_frame(renders["bundled"], renders["explicit"])) >= 50
     assert max(psnr_per_frame(renders["bundled"], renders["fallback"])) < 30
+
+
+def _needs_npm() -> None:
+    if not _npm_reachable():
+        if os.environ.get("HFACTION_REQUIRE_TOOLS") == "1":
+            pytest.fail(f"the bundled-font tests need the npm registry ({NPM_REGISTRY_URL})")
+        pytest.skip(f"needs the npm registry ({NPM_REGISTRY_URL}) for @fontsource packages")
+
+
+TEXT = "Hamburgefonstiv 0123"
+TEXT_STYLE = "position: absolute; left: 8px; top: 8px; font-size: 40px"
+
+
+def _render_pages(tmp_path: Path, pages: dict[str, tuple[str, str]],
+                  files: dict[str, dict[str, Path | str]] | None = None) -> dict[str, Path]:
+    """Plan and render each page (head, body) in one browser; ``files`` go beside them."""
+    renders: dict[str, Path] = {}
+    with BrowserSession(resolve_browser()) as session:
+        for name, (head, body) in pages.items():
+            project = write_project(tmp_path / name, head, body, size=(480, 64))
+            for relative, content in (files or {}).get(name, {}).items():
+                target = project / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if isinstance(content, Path):
+                    shutil.copy(content, target)
+                else:
+                    target.write_text(content)
+            plan_dir = tmp_path / f"plan-{name}"
+            plan(project, RenderOptions(), plan_dir, session=session)
+            renders[name] = render_chunk(plan_dir, 0, tmp_path / f"{name}.mp4",
+                                         session=session).path
+    return renders
+
+
+def _inter_file(weight: int) -> Path:
+    cache = Path(os.environ[FONT_CACHE_ENV]) / "fontsource"
+    found = sorted(cache.glob(f"inter@*/files/inter-latin-{weight}-normal.woff2"))
+    assert found, f"no Inter {weight} in the font cache"
+    return found[0]
+
+
+def test_arial_800_draws_inter_900_as_hyperframes_bundles_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`font-family: Arial; font-weight: 800`: Arial is HyperFrames' alias of Inter, whose
+    bundle has 400, 700 and 900: the browser's matching draws the 900 face."""
+    _needs_npm()
+    monkeypatch.setenv(FONT_CACHE_ENV, str(tmp_path / "font-cache"))
+    aliased = _render_pages(tmp_path, {"arial": (
+        "<style>.t { font-family: Arial, sans-serif; font-weight: 800; }</style>",
+        f'<div class="t" style="{TEXT_STYLE}">{TEXT}</div>')})["arial"]
+    explicit = {
+        f"inter-{weight}": (
+            f"<style>@font-face {{ font-family: 'Inter {weight}'; src: url(inter.woff2); "
+            f"font-weight: {weight}; }}</style>",
+            f'<div style="{TEXT_STYLE}; font-family: \'Inter {weight}\'; '
+            f'font-weight: {weight}">{TEXT}</div>')
+        for weight in (900, 800)}
+    files: dict[str, dict[str, Path | str]] = {
+        f"inter-{weight}": {"inter.woff2": _inter_file(weight)} for weight in (900, 800)}
+    renders = _render_pages(tmp_path, explicit, files)
+    assert min(psnr_per_frame(aliased, renders["inter-900"])) >= 50
+    assert max(psnr_per_frame(aliased, renders["inter-800"])) < 40
+
+
+def test_a_generic_first_family_draws_inter_and_the_shorthand_the_machine_font(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As HyperFrames compiles a page: `font-family: system-ui, sans-serif` (also in a
+    nested composition) gets Inter in front; `font: 40px sans-serif` is the render
+    machine's sans-serif, Chromium's Arial: Liberation Sans."""
+    _needs_npm()
+    monkeypatch.setenv(FONT_CACHE_ENV, str(tmp_path / "font-cache"))
+    def nested(css: str) -> str:
+        return ('<template id="x-template"><div data-composition-id="x" data-width="480" '
+                f'data-height="64" data-no-timeline><style>{css} .n {{ font-family: system-ui, '
+                f'sans-serif; {TEXT_STYLE} }}</style><div class="n">{TEXT}</div></div>'
+                "</template>")
+    host = ('<div data-composition-id="x" data-composition-src="compositions/x.html"'
+            ' data-start="0" data-duration="0.1" data-width="480" data-height="64"></div>')
+    pages = {
+        "generic": ("<style>.t { font-family: system-ui, -apple-system, sans-serif; }</style>",
+                    f'<div class="t" style="{TEXT_STYLE}">{TEXT}</div>'),
+        "nested": ("", host),
+        # With an @import (of a stylesheet beside the entry document), the runtime scopes
+        # the sheet's rules in place: they are promoted one by one.
+        "nested-import": ("", host),
+        "inter": ("<style>@font-face { font-family: Mine; src: url(inter.woff2); }</style>",
+                  f'<div style="{TEXT_STYLE}; font-family: Mine">{TEXT}</div>'),
+        "shorthand": ("<style>.t { font: 40px sans-serif; }</style>",
+                      f'<div class="t" style="position: absolute; left: 8px; top: 8px">'
+                      f"{TEXT}</div>"),
+        "liberation": ("<style>.t { font: 40px 'Liberation Sans'; }</style>",
+                       f'<div class="t" style="position: absolute; left: 8px; top: 8px">'
+                       f"{TEXT}</div>"),
+        "dejavu": ("<style>.t { font: 40px 'DejaVu Sans'; }</style>",
+                   f'<div class="t" style="position: absolute; left: 8px; top: 8px">'
+                   f"{TEXT}</div>"),
+    }
+    # Inter 400 is in the cache once the first page is planned.
+    first = _render_pages(tmp_path, {"generic": pages.pop("generic")})
+    renders = first | _render_pages(
+        tmp_path, pages, {"inter": {"inter.woff2": _inter_file(400)},
+                          "nested": {"compositions/x.html": nested("")},
+                          "nested-import": {"compositions/x.html": nested('@import "extra.css";'),
+                                            "extra.css": "p { color: #000; }"}})
+    assert min(psnr_per_frame(renders["generic"], renders["inter"])) >= 50
+    assert min(psnr_per_frame(renders["nested"], renders["inter"])) >= 50
+    assert min(psnr_per_frame(renders["nested-import"], renders["inter"])) >= 50
+    assert min(psnr_per_frame(renders["shorthand"], renders["liberation"])) >= 50
+    assert max(psnr_per_frame(renders["shorthand"], renders["dejavu"])) < 30
+    assert max(psnr_per_frame(renders["shorthand"], renders["inter"])) < 30

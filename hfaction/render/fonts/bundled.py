@@ -1,6 +1,11 @@
 """The bundled families: ``@fontsource/*`` npm packages pinned with their integrity in
 ``hfaction/render/fonts_bundled.json``, fetched from the registry into the font cache once,
-checked, and unpacked (CSS and woff2 only), and the faces CSS matching would pick.
+checked, and unpacked (CSS and woff2 only); and their faces as HyperFrames bundles them.
+
+HyperFrames bundles, of each family, the upright latin-subset woff2 of a few weights
+(``weights`` in the pin: 400, 700 and 900, or 400 and 700, or 400 alone), declared without
+a unicode-range. The browser's font matching picks among those: ``font-weight: 800``
+draws the 900 face, italics are slanted by the browser.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ import urllib.error
 import urllib.request
 from importlib import resources
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from typing import TypedDict
 
 from hfaction.errors import FontFetchFailed
-from hfaction.render.fonts.css import _PROJECT_BASE, CssFacts, FaceRule, match_weight, read_css
+from hfaction.render.fonts.aliases import bundled_family_for
+from hfaction.render.fonts.css import FaceRule, match_weight
 
 NPM_REGISTRY_ENV = "HFACTION_NPM_REGISTRY"
 NPM_REGISTRY_URL = "https://registry.npmjs.org"
@@ -29,10 +35,41 @@ MAX_FONT_PACKAGE_BYTES = 256 * 1024 * 1024
 FETCH_TIMEOUT_S = 60
 
 
-def bundled_families() -> dict[str, dict[str, str]]:
+class BundledPin(TypedDict):
+    """One bundled family's package: name, version, npm integrity, the weights bundled."""
+
+    package: str
+    version: str
+    integrity: str
+    weights: list[int]
+
+
+def bundled_families() -> dict[str, BundledPin]:
     text = (resources.files("hfaction.render") / "fonts_bundled.json").read_text(encoding="utf-8")
-    data: dict[str, dict[str, str]] = json.loads(text)
+    data: dict[str, BundledPin] = json.loads(text)
     return data
+
+
+def _package_slug(pin: BundledPin) -> str:
+    return pin["package"].rsplit("/", 1)[-1]
+
+
+def face_file_name(pin: BundledPin, weight: int) -> str:
+    """The package file of the bundled face of ``weight``: upright, latin subset."""
+    return f"{_package_slug(pin)}-latin-{weight}-normal.woff2"
+
+
+def select_bundled_face(name: str, weight: int) -> tuple[str, int, str] | None:
+    """What the browser draws for ``font-family: name; font-weight: weight`` from the bundle:
+    (bundled family, face weight, face file), or None if ``name`` is neither bundled nor
+    aliased. ``("Arial", 800)`` -> ``("Inter", 900, "inter-latin-900-normal.woff2")``.
+    """
+    family = bundled_family_for(name)
+    if family is None:
+        return None
+    pin = bundled_families()[family]
+    chosen = match_weight(weight, sorted(pin["weights"]))
+    return family, chosen, face_file_name(pin, chosen)
 
 
 def font_cache_dir() -> Path:
@@ -80,9 +117,9 @@ def _wanted_member(name: str) -> bool:
                 and inner.endswith(".woff2")))
 
 
-def bundled_package(family: str, pin: dict[str, str]) -> Path:
+def bundled_package(family: str, pin: BundledPin) -> Path:
     """The pinned ``@fontsource`` package's CSS and woff2 files, from the cache or npm."""
-    name = pin["package"].rsplit("/", 1)[-1]
+    name = _package_slug(pin)
     folder = font_cache_dir() / "fontsource" / f"{name}@{pin['version']}"
     if (folder / ".complete").is_file():
         return folder
@@ -118,30 +155,19 @@ def bundled_package(family: str, pin: dict[str, str]) -> Path:
     return folder
 
 
-def bundled_faces(package: Path, weights: set[int], italic: bool
-                  ) -> list[tuple[FaceRule, Path]]:
-    """The package's faces for the weights CSS matching would pick, with their files."""
-    metadata = json.loads((package / "metadata.json").read_text())
-    available = sorted(int(w) for w in metadata.get("weights", [400]))
-    styles = ["normal"] if "normal" in metadata.get("styles", ["normal"]) else []
-    if italic and "italic" in metadata.get("styles", []):
-        styles.append("italic")
-    chosen = sorted({match_weight(w, available) for w in weights})
+def bundled_faces(family: str, package: Path, pin: BundledPin) -> list[tuple[FaceRule, Path]]:
+    """The faces HyperFrames bundles of ``family`` (one per pinned weight), with their files."""
     found: list[tuple[FaceRule, Path]] = []
-    facts = CssFacts()
-    for weight in chosen:
-        for style in styles or ["italic"]:
-            sheet = package / (f"{weight}.css" if style == "normal" else f"{weight}-italic.css")
-            if not sheet.is_file():
-                continue
-            start = len(facts.faces)
-            read_css(sheet.read_text(), _PROJECT_BASE, sheet.name, facts)
-            for rule in facts.faces[start:]:
-                for url in rule.urls:
-                    relative = unquote(urlsplit(url).path).lstrip("/")
-                    file = package / relative
-                    if relative.endswith(".woff2") and file.is_file() and \
-                            file.resolve().is_relative_to(package.resolve()):
-                        found.append((rule, file))
-                        break
+    files = package / "files"
+    for weight in sorted(pin["weights"]):
+        file = files / face_file_name(pin, weight)
+        if not file.is_file():  # another file name for the same face
+            candidates = sorted(path for path in files.glob(f"*-latin-{weight}-normal.woff2")
+                                if "-latin-ext-" not in path.name)
+            if not candidates:
+                raise FontFetchFailed(
+                    f"the bundled font family {family!r} ({pin['package']}@{pin['version']}) "
+                    f"has no latin {weight} face", hint="the pin in fonts_bundled.json is wrong")
+            file = candidates[0]
+        found.append((FaceRule(family, (), str(weight), "normal", None, file.name), file))
     return found

@@ -1,13 +1,20 @@
 """Reading CSS for fonts: ``@font-face`` rules, the families ``font-family`` and ``font``
 name (through custom properties), the weights and styles used, ``@import``s; and
 CSS's rule for which weight a family's faces answer.
+
+CSS HyperFrames reads for fonts (``<style>`` and ``style=""`` of the HTML files) is read
+as HyperFrames compiles it: a ``font-family`` declaration or custom property whose first
+family is generic gets Inter in front (see :mod:`~hfaction.render.fonts.aliases`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
+
+from hfaction.render.fonts.aliases import promoted_value
 
 _CSS_WIDE = frozenset({"inherit", "initial", "unset", "revert", "revert-layer", "default"})
 _SYSTEM_FONT_KEYWORDS = frozenset({"caption", "icon", "menu", "message-box", "small-caption",
@@ -48,6 +55,11 @@ class CssFacts:
     weights: set[int] = field(default_factory=set)
     italic: bool = False
     variables: dict[str, str] = field(default_factory=dict)
+    # The font-family lists HyperFrames reads (``<style>``, ``style=""``, data-font-family;
+    # not the ``font`` shorthand), Inter in front of a generic first family.
+    hyperframes_families: list[tuple[list[str], str]] = field(default_factory=list)
+    # Where HyperFrames puts Inter in front of a generic family: (where, generic, declaration).
+    promoted: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def split_families(value: str) -> list[str]:
@@ -62,6 +74,28 @@ def split_families(value: str) -> list[str]:
         if name:
             names.append(name)
     return names
+
+
+def first_token(value: str) -> str:
+    """The first comma-separated item of ``value`` (commas in parentheses or quotes do not
+    count), unquoted: ``var(--a, b), serif`` -> ``var(--a, b)``."""
+    depth, quote = 0, ""
+    for index, char in enumerate(value):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(0, depth - 1)
+        elif char == "," and depth == 0:
+            value = value[:index]
+            break
+    token = value.replace("!important", "").strip()
+    if token[:1] in {"'", '"'} and token[-1:] == token[:1]:
+        token = token[1:-1].strip()
+    return token
 
 
 def shorthand_families(value: str) -> list[str]:
@@ -106,12 +140,18 @@ def _descriptor(block: str, name: str) -> str | None:
 
 
 def read_css(text: str, base_url: str, where: str, facts: CssFacts,
-             first_line: int | None = None) -> list[str]:
+             first_line: int | None = None, *, hyperframes: bool = False,
+             resolve: Callable[[str], str] | None = None) -> list[str]:
     """Add ``text``'s fonts to ``facts``; return the absolute URLs it ``@import``s.
 
-    With ``first_line`` (where ``text`` starts in the file ``where``), findings name their
-    own line.
+    A relative URL resolves against ``base_url`` (the stylesheet's or HTML file's URL), or
+    through ``resolve`` when given. With ``first_line`` (where ``text`` starts in the file
+    ``where``), findings name their own line. ``hyperframes``: ``text`` is CSS HyperFrames
+    reads for fonts (a ``<style>`` or ``style=""`` of an HTML file).
     """
+    def absolute(url: str) -> str:
+        return resolve(url) if resolve is not None else urljoin(base_url, url)
+
     # Comments and @font-face blocks are blanked keeping their newlines, so offsets and
     # line numbers stay those of the file.
     css = _COMMENT.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
@@ -125,7 +165,7 @@ def read_css(text: str, base_url: str, where: str, facts: CssFacts,
         block = match.group(1)
         names = split_families(_descriptor(block, "font-family") or "")
         source = _descriptor(block, "src") or ""
-        urls = tuple(urljoin(base_url, url.group(2).strip()) for url in _URL.finditer(source)
+        urls = tuple(absolute(url.group(2).strip()) for url in _URL.finditer(source)
                      if not url.group(2).strip().startswith("data:"))
         if names:
             facts.faces.append(FaceRule(names[0], urls, _descriptor(block, "font-weight") or "400",
@@ -133,12 +173,28 @@ def read_css(text: str, base_url: str, where: str, facts: CssFacts,
                                         _descriptor(block, "unicode-range"),
                                         at(match.start())))
     rules = _FONT_FACE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), css)
+
+    def promoted(name: str, value: str, offset: int) -> str:
+        # HyperFrames' compile step: Inter in front of a generic first family.
+        if not hyperframes:
+            return value
+        first = first_token(value)
+        replaced = promoted_value(value.replace("!important", ""), first)
+        if replaced is None:
+            return value
+        facts.promoted.append((at(offset), first, f"{name}: {value}"))
+        return replaced
+
     for match in _DECLARATION.finditer(rules):
         name, value = match.group(1).lower(), match.group(2).strip()
         if name.startswith("--"):
-            facts.variables.setdefault(match.group(1), value)
+            facts.variables.setdefault(match.group(1),
+                                       promoted(match.group(1), value, match.start(2)))
     for match in _DECLARATION.finditer(rules):
-        name, value = match.group(1).lower(), _substitute(match.group(2).strip(), facts.variables)
+        name, value = match.group(1).lower(), match.group(2).strip()
+        if name == "font-family":
+            value = promoted(name, value, match.start(2))
+        value = _substitute(value, facts.variables)
         if name == "font-family":
             families = split_families(value)
         elif name == "font":
@@ -155,9 +211,11 @@ def read_css(text: str, base_url: str, where: str, facts: CssFacts,
             continue
         if families and families[0].lower() not in _CSS_WIDE:
             facts.families.append((families, at(match.start(2))))
+            if hyperframes and name == "font-family":
+                facts.hyperframes_families.append((families, at(match.start(2))))
     imports = []
     for match in _IMPORT.finditer(css):
-        imports.append(urljoin(base_url, (match.group(2) or match.group(4)).strip()))
+        imports.append(absolute((match.group(2) or match.group(4)).strip()))
     return imports
 
 

@@ -1,9 +1,16 @@
-"""The CSS a project's HTML files use: ``<style>``, ``style=""`` and SVG ``font-family``
-attributes, stylesheet links, and every stylesheet they import (local or fetched).
+"""The CSS a project's HTML files use: ``<style>``, ``style=""``, ``data-font-family`` and
+SVG ``font-family`` attributes, stylesheet links, and every stylesheet they import (local
+or fetched).
+
+A relative URL resolves against the file that holds it: a stylesheet's against the
+stylesheet, an HTML file's against that file. A nested composition's markup ends up in
+the entry document, so, as HyperFrames rewrites it when inlining, a path that is not
+there beside the composition file is taken from the entry document's folder.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
@@ -21,7 +28,8 @@ class _HtmlStyles(HTMLParser):
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.blocks: list[tuple[str, int]] = []
+        # (CSS, line, whether HyperFrames reads it for fonts)
+        self.blocks: list[tuple[str, int, bool]] = []
         self.links: list[tuple[str, int]] = []
         self.italic_tags = False
         self._in_style = False
@@ -37,9 +45,12 @@ class _HtmlStyles(HTMLParser):
         if tag == "link" and "stylesheet" in rel and attributes.get("href", "").strip():
             self.links.append((attributes["href"].strip(), line))
         if attributes.get("style"):
-            self.blocks.append((f"x{{{attributes['style']}}}", line))
+            self.blocks.append((f"x{{{attributes['style']}}}", line, True))
+        if attributes.get("data-font-family"):  # read by HyperFrames' font compile step
+            self.blocks.append((f"x{{font-family:{attributes['data-font-family']}}}", line,
+                                True))
         if attributes.get("font-family"):  # SVG presentation attribute
-            self.blocks.append((f"x{{font-family:{attributes['font-family']}}}", line))
+            self.blocks.append((f"x{{font-family:{attributes['font-family']}}}", line, False))
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "style":
@@ -47,7 +58,7 @@ class _HtmlStyles(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if self._in_style:
-            self.blocks.append((data, self.getpos()[0]))
+            self.blocks.append((data, self.getpos()[0], True))
 
 
 def _is_font_stylesheet(url: str) -> bool:
@@ -69,6 +80,28 @@ class _Reader:
     fetch: RemoteFetcher
     facts: CssFacts = field(default_factory=CssFacts)
     seen: set[str] = field(default_factory=set)
+    entry: str | None = None  # the entry document; the others are nested compositions
+
+    def _exists(self, url: str) -> bool:
+        relative = unquote(urlsplit(url).path).lstrip("/")
+        path = self.project_dir / relative
+        return path.is_file() and path.resolve().is_relative_to(self.project_dir)
+
+    def resolver(self, relative: str) -> Callable[[str], str]:
+        """How relative URLs in the HTML file ``relative`` resolve."""
+        base = _PROJECT_BASE + quote(relative)
+        if self.entry is None or relative == self.entry:
+            return lambda url: urljoin(base, url)
+        entry_base = _PROJECT_BASE + quote(self.entry)
+
+        def resolve(url: str) -> str:
+            beside = urljoin(base, url)
+            if not beside.startswith(_PROJECT_BASE) or self._exists(beside):
+                return beside
+            from_entry = urljoin(entry_base, url)
+            return from_entry if self._exists(from_entry) else beside
+
+        return resolve
 
     def html(self, relative: str) -> None:
         path = self.project_dir / relative
@@ -76,12 +109,14 @@ class _Reader:
         parser.feed(path.read_text(encoding="utf-8", errors="replace"))
         parser.close()
         base = _PROJECT_BASE + quote(relative)
+        resolve = self.resolver(relative)
         self.facts.italic |= parser.italic_tags
-        for text, line in parser.blocks:
-            for url in read_css(text, base, relative, self.facts, first_line=line):
+        for text, line, hyperframes in parser.blocks:
+            for url in read_css(text, base, relative, self.facts, first_line=line,
+                                hyperframes=hyperframes, resolve=resolve):
                 self.stylesheet(url, f"{relative}:{line}")
         for href, line in parser.links:
-            self.stylesheet(urljoin(base, href), f"{relative}:{line}")
+            self.stylesheet(resolve(href), f"{relative}:{line}")
 
     def stylesheet(self, url: str, where: str, depth: int = 0) -> None:
         url = url.split("#", 1)[0]
