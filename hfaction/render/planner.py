@@ -36,6 +36,7 @@ from hfaction.render.capture import (
 from hfaction.render.composition import (
     ProjectComposition,
     check_side,
+    files_beside_nested,
     load_project,
     resolve_variables,
 )
@@ -263,16 +264,22 @@ def _render_size(composition: ProjectComposition, options: RenderOptions) -> tup
     return width, height
 
 
-def _duration(composition: ProjectComposition, timeline_duration: float | None) -> Fraction:
+def _duration(composition: ProjectComposition, timeline_duration: float | None, *,
+              from_timeline: bool = True) -> Fraction:
+    """The render's length: data-duration, else the registered timeline's, else the longest
+    of what the page reports (timed clips, nested compositions, finite animations) and the
+    media's natural ends, which only planning knows (the page never loads media)."""
     root = composition.root
     if root.duration:
         return root.duration
-    if timeline_duration is not None and timeline_duration > 0:
-        return Fraction(timeline_duration).limit_denominator(1_000_000)
-    if composition.timed_media_ends:
-        longest = max(composition.timed_media_ends)
-        if longest > 0:
-            return longest
+    page = (Fraction(timeline_duration).limit_denominator(1_000_000)
+            if timeline_duration is not None and timeline_duration > 0 else None)
+    if page is not None and from_timeline:
+        return page
+    longest = max([*composition.timed_media_ends, *([page] if page else [])],
+                  default=Fraction(0))
+    if longest > 0:
+        return longest
     raise InvalidDuration(
         f"the composition {root.composition_id!r} ({root.where}) has no duration: no "
         "data-duration, no registered timeline with a duration, and no timed media",
@@ -364,6 +371,8 @@ def _build(
     frozen.mkdir()
     files = freeze_project(project_dir, frozen, exclude=staging.parent)
     config = runtime_config(composition, fps, variables, options.seed)
+    # Which files sit beside nested compositions: the runtime resolves their relative URLs.
+    config["files"] = files_beside_nested(composition, (item.path for item in files))
     fetcher = RemoteFetcher(staging / REMOTE_DIR, cache_dir=options.asset_cache)
     # Bad media fails here, before the browser starts; remote media is fetched once.
     probed_media = probe_media(composition, frozen, fetcher)
@@ -385,7 +394,8 @@ def _build(
             ready = page.load(options.ready_timeout)
         finally:
             page.close()
-    duration = _duration(composition, ready.timeline_duration)
+    duration = _duration(composition, ready.timeline_duration,
+                         from_timeline=bool(ready.timelines))
     # A timeline the planning page found unregistered is rendered without (as HyperFrames
     # does); chunk pages then do not wait for it, so every page makes the same calls.
     config["timelineIds"] = [name for name in config["timelineIds"] if name in ready.timelines]

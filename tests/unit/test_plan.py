@@ -228,6 +228,15 @@ def test_duration_from_media_without_timeline() -> None:
     assert _duration(comp, 0.0) == Fraction(15, 4)
 
 
+def test_without_a_timeline_the_longest_of_page_and_media_wins() -> None:
+    # The page reports its clips (1 s); an untimed audio's natural end (7/4 s) only
+    # planning knows: HyperFrames renders the longer.
+    comp = composition(media_ends=[Fraction(7, 4)])
+    assert _duration(comp, 1.0, from_timeline=False) == Fraction(7, 4)
+    assert _duration(comp, 2.0, from_timeline=False) == 2
+    assert _duration(comp, 1.0, from_timeline=True) == 1
+
+
 @pytest.mark.parametrize("timeline", [None, 0.0, -1.0])
 def test_duration_missing_everywhere(timeline: float | None) -> None:
     with pytest.raises(InvalidDuration) as caught:
