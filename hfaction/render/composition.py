@@ -10,10 +10,12 @@ import json
 import math
 import posixpath
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
+from urllib.parse import quote, unquote, urljoin
 
 from hfaction.errors import (
     ClipReferenceCycle,
@@ -278,6 +280,55 @@ def safe_relative(project_dir: Path, relative: str, *, where: str,
     return PurePosixPath(*parts)
 
 
+# --- relative URLs in nested compositions ---------------------------------------------
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+_URL_BASE = "http://project.invalid/"  # only for resolving relative URLs
+
+
+def url_path(url: str) -> str:
+    """The project path of a URL relative to the project root: its path, decoded."""
+    return unquote(url.split("#", 1)[0].split("?", 1)[0])
+
+
+def resolve_reference(reference: str, document: str, entry: str,
+                      exists: Callable[[str], bool]) -> str | None:
+    """Where a relative URL written in the project's HTML file ``document`` leads in the page.
+
+    Returns a URL relative to the project root (as written: percent-escapes, query and
+    fragment kept), or None when ``reference`` is no relative path (``https:``, ``data:``,
+    ``blob:``, ``//host``, ``/root-path``, ``#fragment``, empty), which the page leaves alone.
+
+    The entry document's URLs resolve against it. A nested composition's markup is mounted
+    into the entry document, so, as HyperFrames rewrites it when it inlines one: ``../x``
+    resolves against the composition file; any other relative ``x`` is the file beside the
+    composition when ``exists`` (given a project path) says there is one, else the entry
+    document's ``x`` (authors write ``assets/logo.png`` meaning the project's). The page
+    runtime (runtime.js, ``nestedUrl``) applies the same rule when it mounts a composition.
+    """
+    written = reference.strip()
+    if not written or written.startswith(("#", "?", "/", "\\")) or _SCHEME.match(written):
+        return None
+
+    def against(file: str) -> str:
+        return urljoin(_URL_BASE + quote(file), written)[len(_URL_BASE):]
+
+    if document != entry:
+        beside = against(document)
+        if written == ".." or written.startswith("../") or exists(url_path(beside)):
+            return beside
+    return against(entry)
+
+
+def files_beside_nested(composition: ProjectComposition, paths: Iterable[str]) -> list[str]:
+    """The project files the page runtime must know of to apply ``resolve_reference``: those
+    in a nested composition's folder (or below it) when that is not the entry's folder."""
+    entry_folder = posixpath.dirname(composition.entry)
+    folders = {posixpath.dirname(nested.src) for nested in composition.nested} - {entry_folder}
+    return sorted(path for path in paths
+                  if any(not folder or path.startswith(folder + "/") for folder in folders))
+
+
 def _int_attribute(element: Element, name: str, default: int) -> int:
     text = element.attrs.get(name)
     if text is None or not text.strip():
@@ -404,7 +455,7 @@ def _collect(
                 media_ends.append(offset + local_offsets.get(composition_id, Fraction(0)) + end)
     if media is not None:
         _collect_media(parsed, default_composition, offset, starts, media, entry=entry,
-                       limit=limit)
+                       limit=limit, exists=lambda path: _is_project_file(project_dir, path))
     for host in parsed.hosts:
         parent = host.composition_id or default_composition
         # The page resolves data-composition-src against the entry document's URL.
@@ -470,7 +521,7 @@ class MediaElement:
     element_id: str | None
     composition_id: str  # the composition whose markup holds it (the page's view)
     ordinal: int  # its index among the <video>s (or <audio>s) of that composition
-    src: str  # a project path (resolved against the entry) or an http(s) URL
+    src: str  # a URL relative to the project root (see resolve_reference) or an http(s) URL
     start: Fraction  # absolute start on the root timeline
     duration: Fraction | None  # data-duration; None: until the source ends
     media_start: Fraction
@@ -517,9 +568,14 @@ def _media_number(element: Element, name: str, default: Fraction, low: Fraction,
     return Fraction(text)
 
 
+def _is_project_file(project_dir: Path, path: str) -> bool:
+    return bool(path.strip("/")) and (project_dir / path).is_file()
+
+
 def _collect_media(parsed: ParsedFile, default_composition: str, offset: Fraction,
                    starts: dict[str, dict[str, Fraction]], media: list[MediaElement], *,
-                   entry: str, limit: Fraction | None) -> None:
+                   entry: str, limit: Fraction | None,
+                   exists: Callable[[str], bool]) -> None:
     # The page sees a nested file's inner root under its host's composition id.
     first_root = parsed.roots[0].attrs["data-composition-id"].strip() if parsed.roots else None
     ordinals: dict[tuple[str, str], int] = {}
@@ -532,10 +588,10 @@ def _collect_media(parsed: ParsedFile, default_composition: str, offset: Fractio
         if not src:
             raise MediaNotFound(f"<{element.tag}> at {element.where} has no src",
                                 hint="give it a src (a project file or an https:// URL)")
-        if not src.startswith(("https://", "http://")):
-            # Relative sources resolve against the entry document (nested markup is
-            # imported into it).
-            src = posixpath.normpath(posixpath.join(posixpath.dirname(entry), src))
+        # A relative source: the project file the page shows (see resolve_reference).
+        resolved = resolve_reference(src, parsed.source, entry, exists)
+        if resolved is not None:
+            src = resolved
         start_text = element.attrs.get("data-start", "0").strip() or "0"
         table = starts.get(element.composition_id or default_composition, {})
         local_start = table.get(start_text)

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from hfaction import proc
 from hfaction.errors import (
@@ -31,7 +30,12 @@ from hfaction.errors import (
     SubprocessFailed,
 )
 from hfaction.render.assets import RemoteFetcher
-from hfaction.render.composition import MediaElement, ProjectComposition, safe_relative
+from hfaction.render.composition import (
+    MediaElement,
+    ProjectComposition,
+    safe_relative,
+    url_path,
+)
 from hfaction.render.encode import (
     MEDIA_INPUT_OPTIONS,
     MIX_SAMPLE_RATE,
@@ -208,7 +212,8 @@ def _source_path(item: MediaElement, project_dir: Path, fetcher: RemoteFetcher) 
         finally:
             fetcher.max_bytes = limit
         return fetcher.remote_dir / asset.path
-    relative = safe_relative(project_dir, unquote(item.src), where=item.label)
+    # item.src is already resolved as the page resolves it (composition.resolve_reference).
+    relative = safe_relative(project_dir, url_path(item.src), where=item.label)
     path = project_dir / relative
     if not path.is_file():
         raise MediaNotFound(f"{item.label}: {relative} is not in the project",

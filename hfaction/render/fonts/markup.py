@@ -3,9 +3,9 @@ SVG ``font-family`` attributes, stylesheet links, and every stylesheet they impo
 or fetched).
 
 A relative URL resolves against the file that holds it: a stylesheet's against the
-stylesheet, an HTML file's against that file. A nested composition's markup ends up in
-the entry document, so, as HyperFrames rewrites it when inlining, a path that is not
-there beside the composition file is taken from the entry document's folder.
+stylesheet, the entry document's against it. A nested composition's markup ends up in the
+entry document: its URLs resolve as the page runtime mounts it
+(``hfaction.render.composition.resolve_reference``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, quote, unquote, urljoin, urlsplit
 
 from hfaction.errors import FontFetchFailed, RemoteAssetFetchFailed
 from hfaction.render.assets import RemoteFetcher
+from hfaction.render.composition import resolve_reference
 from hfaction.render.fonts.css import _PROJECT_BASE, CssFacts, read_css
 
 _ITALIC_TAGS = frozenset({"i", "em", "cite", "var", "dfn", "address"})
@@ -82,24 +83,19 @@ class _Reader:
     seen: set[str] = field(default_factory=set)
     entry: str | None = None  # the entry document; the others are nested compositions
 
-    def _exists(self, url: str) -> bool:
-        relative = unquote(urlsplit(url).path).lstrip("/")
+    def _exists(self, relative: str) -> bool:
         path = self.project_dir / relative
-        return path.is_file() and path.resolve().is_relative_to(self.project_dir)
+        return (bool(relative.strip("/")) and path.is_file()
+                and path.resolve().is_relative_to(self.project_dir))
 
     def resolver(self, relative: str) -> Callable[[str], str]:
-        """How relative URLs in the HTML file ``relative`` resolve."""
+        """How URLs in the HTML file ``relative`` resolve."""
         base = _PROJECT_BASE + quote(relative)
-        if self.entry is None or relative == self.entry:
-            return lambda url: urljoin(base, url)
-        entry_base = _PROJECT_BASE + quote(self.entry)
+        entry = self.entry if self.entry is not None else relative
 
         def resolve(url: str) -> str:
-            beside = urljoin(base, url)
-            if not beside.startswith(_PROJECT_BASE) or self._exists(beside):
-                return beside
-            from_entry = urljoin(entry_base, url)
-            return from_entry if self._exists(from_entry) else beside
+            target = resolve_reference(url, relative, entry, self._exists)
+            return urljoin(base, url) if target is None else _PROJECT_BASE + target
 
         return resolve
 

@@ -433,6 +433,107 @@
     if (!hostId && declaredId) innerRoot.setAttribute("data-composition-id", declaredId);
   }
 
+  // ---- nested compositions: relative URLs ------------------------------------
+  // A nested composition's markup is mounted into the entry document, where the browser
+  // would resolve its relative URLs against the entry's URL. Before anything of it is
+  // imported, they are rewritten as HyperFrames rewrites them when it inlines a
+  // composition (at planning, hfaction.render.composition.resolve_reference is the same
+  // rule): `../x` resolves against the composition file; any other relative `x` is the
+  // file beside the composition when the project has one (config.files lists the files
+  // beside nested compositions), else the entry document's, as the browser resolves it.
+  // Absolute URLs, root paths (/x), data:, blob: and #fragments are left as written. This
+  // covers src, href, poster, xlink:href, srcset, style="" and <style> (url(), @import).
+  const besideNested = new Set(config.files || []);
+  const URL_SCHEME = /^[A-Za-z][A-Za-z0-9+.\-]*:/;
+  function projectPathOf(url) {
+    try { return decodeURIComponent(url.pathname).replace(/^\/+/, ""); }
+    catch (error) { return null; }
+  }
+  function nestedUrl(value, fileUrl) {
+    // The rewritten URL (a root path), or null to leave the value as written.
+    const written = value.trim();
+    if (!written || /^[#?\/\\]/.test(written) || URL_SCHEME.test(written)) return null;
+    const beside = new URL(written, fileUrl);
+    if (written === ".." || written.startsWith("../") ||
+        besideNested.has(projectPathOf(beside))) {
+      return beside.pathname + beside.search + beside.hash;
+    }
+    return null;
+  }
+  // Comments and other strings are kept; url(...) and @import "..." are rewritten.
+  const CSS_URL_TOKENS = new RegExp([
+    String.raw`/\*[\s\S]*?\*/`,
+    String.raw`(@import\s+)("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')`,
+    String.raw`(\burl\(\s*)("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|[^)"'\s]*)(\s*\))`,
+    String.raw`"(?:[^"\\]|\\.)*"`, String.raw`'(?:[^'\\]|\\.)*'`,
+  ].join("|"), "gi");
+  function nestedCss(css, fileUrl) {
+    return css.replace(CSS_URL_TOKENS, (all, importAt, imported, urlOpen, urlValue, urlClose) => {
+      const written = imported !== undefined ? imported : urlValue;
+      if (written === undefined) return all;
+      const inner = /^["']/.test(written) ? written.slice(1, -1) : written;
+      if (inner.includes("\\")) return all; // escaped: left as written
+      const target = nestedUrl(inner, fileUrl);
+      if (target === null) return all;
+      // A serialised URL path holds no quote or backslash (they are percent-encoded).
+      return imported !== undefined ? importAt + '"' + target + '"'
+                                    : urlOpen + '"' + target + '"' + urlClose;
+    });
+  }
+  function nestedSrcset(value, fileUrl) {
+    // Candidates: a URL (no whitespace; commas that end it are separators), then
+    // descriptors up to the next comma.
+    let out = "";
+    let i = 0;
+    while (i < value.length) {
+      const gap = i;
+      while (i < value.length && /[\s,]/.test(value[i])) i++;
+      out += value.slice(gap, i);
+      let end = i;
+      while (end < value.length && !/\s/.test(value[end])) end++;
+      let url = value.slice(i, end);
+      const separators = (url.match(/,+$/) || [""])[0];
+      url = url.slice(0, url.length - separators.length);
+      const target = url ? nestedUrl(url, fileUrl) : null;
+      out += (target === null ? url : target) + separators;
+      i = end;
+      if (separators) continue;
+      const descriptors = i;
+      let depth = 0;
+      for (; i < value.length; i++) {
+        const c = value[i];
+        if (c === "(") depth++;
+        else if (c === ")") depth = Math.max(0, depth - 1);
+        else if (c === "," && depth === 0) break;
+      }
+      out += value.slice(descriptors, i);
+    }
+    return out;
+  }
+  const NESTED_URL_ATTRIBUTES = ["src", "href", "poster", "xlink:href"];
+  function rewriteNestedUrls(root, fileUrl) {
+    // `root` is inert (a parsed document, a template's content): nothing has loaded yet.
+    for (const el of root.querySelectorAll("*")) {
+      for (const name of NESTED_URL_ATTRIBUTES) {
+        const value = el.getAttribute(name);
+        const target = value === null ? null : nestedUrl(value, fileUrl);
+        if (target !== null) el.setAttribute(name, target);
+      }
+      const rewrites = [["srcset", nestedSrcset], ["style", nestedCss]];
+      for (const [name, rewrite] of rewrites) {
+        const value = el.getAttribute(name);
+        if (value === null) continue;
+        const rewritten = rewrite(value, fileUrl);
+        if (rewritten !== value) el.setAttribute(name, rewritten);
+      }
+      if (el.localName === "style") {
+        const rewritten = nestedCss(el.textContent, fileUrl);
+        if (rewritten !== el.textContent) el.textContent = rewritten;
+      }
+      if (el.localName === "template" && el.content) rewriteNestedUrls(el.content, fileUrl);
+    }
+  }
+
   async function mountHosts(scope, depth) {
     if (depth > 16) throw new Error("nested compositions are more than 16 levels deep");
     const hosts = [...scope.querySelectorAll("[data-composition-src]")]
@@ -440,10 +541,12 @@
     for (const host of hosts) {
       host.setAttribute("data-hf-mounted", "");
       const src = host.getAttribute("data-composition-src");
-      const response = await fetch(new URL(src, document.baseURI).href);
+      const fileUrl = new URL(src, document.baseURI);
+      const response = await fetch(fileUrl.href);
       if (!response.ok) throw new Error("nested composition " + src + " failed to load (" +
                                         response.status + ")");
       const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+      rewriteNestedUrls(doc, fileUrl);
       const hostId = (host.getAttribute("data-composition-id") || "").trim() || null;
       const template = (hostId && doc.getElementById(hostId + "-template")) ||
                        doc.querySelector("template");
