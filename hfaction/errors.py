@@ -125,6 +125,24 @@ class StackNotFound(BadInput):
     code = "STACK_NOT_FOUND"
 
 
+class AwsRegionMissing(BadInput):
+    """No --region, AWS_REGION, AWS_DEFAULT_REGION nor profile region: nowhere to look."""
+
+    code = "AWS_REGION_MISSING"
+
+
+class RenderTooLong(BadInput):
+    """More frames than the render ceiling (--max-frames, default 10 minutes of video)."""
+
+    code = "RENDER_TOO_LONG"
+
+
+class RenderNotRunning(BadInput):
+    """'lambda cancel' of a render that has already ended: nothing was stopped."""
+
+    code = "RENDER_NOT_RUNNING"
+
+
 class SamNotFound(BadInput):
     code = "SAM_NOT_FOUND"
 
@@ -214,6 +232,12 @@ class ChunkIncomplete(RenderFailed):
 
 class WorkerFailed(RenderFailed):
     code = "WORKER_FAILED"
+
+
+class SiteHashMismatch(RenderFailed):
+    """The files under sites/<site_id>/ do not hash to the site id they are stored under."""
+
+    code = "SITE_HASH_MISMATCH"
 
 
 def all_error_classes() -> list[type[HfactionError]]:

@@ -8,6 +8,7 @@ from ``pip install hfaction`` as well as from a checkout.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -31,6 +32,7 @@ from hfaction.errors import (
     RenderFailed,
     SamFailed,
     SamNotFound,
+    StackNotFound,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +41,8 @@ BUNDLE = "_bundle"
 LAMBDA_MIN_UNRESERVED = 100
 # Reserved concurrency beyond the Map's: room for a plan and an assemble at once.
 EXTRA_RESERVED = 2
+# The stack tag holding stack_digest(): what --only-if-outdated compares besides parameters.
+DIGEST_TAG = "hfaction-digest"
 
 
 
@@ -56,10 +60,50 @@ def resource_path(relative: str) -> Path:
                        hint="reinstall hfaction")
 
 
+# What the image runs of hfaction: the handler and the render core it calls (not the CLI,
+# the GitHub Action steps, the policies or the CDK construct).
+_IMAGE_CODE = ("__init__.py", "errors.py", "proc.py", "aws", "render")
+_CODE_SUFFIXES = (".py", ".js", ".json", ".typed")
+
+
+@functools.cache
+def code_digest() -> str:
+    """SHA-256 of the hfaction code the render image runs (the handler, the render core),
+    so that a changed handler is a new image even within one hfaction version."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for top in _IMAGE_CODE:
+        root = package / top
+        paths = [root] if root.is_file() else sorted(root.rglob("*"))
+        for path in paths:
+            relative = path.relative_to(package)
+            if not path.is_file() or path.suffix not in _CODE_SUFFIXES or \
+                    {"__pycache__", BUNDLE} & set(relative.parts):
+                continue
+            digest.update(f"{relative.as_posix()}\0{path.stat().st_size}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def recipe_digest() -> str:
-    """Identifies an image build: hfaction's version plus the Dockerfile's content."""
-    dockerfile = resource_path("handler/Dockerfile").read_bytes()
-    return f"{__version__}-{hashlib.sha256(dockerfile).hexdigest()[:12]}"
+    """Identifies an image build: hfaction's version plus the content of the Dockerfile, the
+    image's entry point and the code it runs."""
+    digest = hashlib.sha256()
+    for relative in ("handler/Dockerfile", "handler/app.py"):
+        digest.update(resource_path(relative).read_bytes() + b"\0")
+    digest.update(code_digest().encode())
+    return f"{__version__}-{digest.hexdigest()[:12]}"
+
+
+def stack_digest() -> str:
+    """Identifies what a deploy installs besides its parameters: the template, the state
+    machine and the image recipe. Deploys tag the stack with it (``hfaction-digest``), and
+    ``--only-if-outdated`` deploys again when the stack's tag differs."""
+    digest = hashlib.sha256()
+    for relative in ("template.yaml", "statemachine/render.asl.json"):
+        digest.update(resource_path(relative).read_bytes() + b"\0")
+    digest.update(recipe_digest().encode())
+    return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -106,12 +150,14 @@ def plan_deploy(options: DeployOptions, facade: AwsFacade) -> DeployPlan:
     notes: list[str] = []
     limit, unreserved = facade.account_concurrency()
     current = 0
+    current_params: dict[str, str] | None = None
     try:
         current_params = facade.stack(options.stack_name).parameters
         if current_params.get("ReserveConcurrency", "true") == "true":
             current = int(current_params.get("Concurrency", "0") or 0) + EXTRA_RESERVED
     except BadInput:
         pass
+    adopt = adopt_bucket(facade, options.stack_name, current_params, notes)
     reservable = unreserved + current - LAMBDA_MIN_UNRESERVED
     concurrency = options.concurrency
     reserve = concurrency + EXTRA_RESERVED <= reservable
@@ -137,13 +183,42 @@ def plan_deploy(options: DeployOptions, facade: AwsFacade) -> DeployPlan:
         "IntermediateRetentionDays": str(options.retention_days),
         "HfactionVersion": __version__,
         "ReserveConcurrency": "true" if reserve else "false",
+        "AdoptBucket": "true" if adopt else "false",
     }
     build = options.image_uri is None
     if options.image_uri:
         parameters["ImageUri"] = options.image_uri
     return DeployPlan(stack_name=options.stack_name, region=options.region,
-                      parameters=parameters, tags={"hfaction-version": __version__},
+                      parameters=parameters,
+                      tags={"hfaction-version": __version__, DIGEST_TAG: stack_digest()},
                       build_image=build, notes=notes)
+
+
+def bucket_name(stack_name: str, account: str, region: str) -> str:
+    """The render bucket's name (template.yaml: ProjectName-AccountId-Region)."""
+    return f"{stack_name}-{account}-{region}"
+
+
+def adopt_bucket(facade: AwsFacade, stack_name: str, current: dict[str, str] | None,
+                 notes: list[str]) -> bool:
+    """Whether the stack must use an existing bucket (AdoptBucket) rather than create it.
+
+    The bucket is retained when its stack is deleted ('hfaction lambda destroy' keeps the
+    renders), so a stack deployed again under the same name would fail to create it. A
+    stack that adopted its bucket keeps doing so; a new stack adopts the bucket of its
+    name when one is there (and says so); a stack that made its own bucket keeps it.
+    """
+    if current is not None:
+        return current.get("AdoptBucket") == "true"
+    account = facade.account_id()
+    if account is None:
+        return False
+    name = bucket_name(stack_name, account, facade.region)
+    if not facade.bucket_exists(name):
+        return False
+    notes.append(f"adopting the bucket {name} that a deleted stack {stack_name} kept: its "
+                 "renders and sites stay, and the new stack uses it")
+    return True
 
 
 def sam_binary() -> str:
@@ -205,8 +280,9 @@ _SETTLED = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE",
 def current_stack(plan_: DeployPlan, facade: AwsFacade) -> StackInfo | None:
     """The deployed stack when deploying ``plan_`` would change nothing, else None.
 
-    Up to date means: settled, deployed by this hfaction version, the same parameters, and
-    an image built from this recipe (its tag is the recipe digest) or the one asked for.
+    Up to date means: settled, deployed by this hfaction version with this template, state
+    machine and image recipe (the ``hfaction-digest`` tag), the same parameters, and an image
+    built from this recipe (its tag is the recipe digest) or the one asked for.
     ``deploy: auto`` in the GitHub Action uses this to skip the image build and SAM.
     """
     from hfaction.aws.image import image_tag
@@ -216,6 +292,8 @@ def current_stack(plan_: DeployPlan, facade: AwsFacade) -> StackInfo | None:
     except BadInput:
         return None
     if stack.status not in _SETTLED or stack.version != __version__:
+        return None
+    if stack.tags.get(DIGEST_TAG) != plan_.tags.get(DIGEST_TAG):
         return None
     deployed = dict(stack.parameters)
     wanted = dict(plan_.parameters)
@@ -262,9 +340,27 @@ def save_stack_record(stack: StackInfo, region: str | None) -> Path:
     return path
 
 
-def destroy(facade: AwsFacade, stack_name: str) -> StackInfo:
-    """Delete the stack (its bucket is retained) and the image repository."""
-    stack = facade.stack(stack_name)
+@dataclass(frozen=True)
+class Destroyed:
+    name: str
+    status: str  # the stack's status before the delete
+    bucket: str | None  # the bucket kept; None: the stack never reported one (a failed deploy)
+
+
+def destroy(facade: AwsFacade, stack_name: str) -> Destroyed:
+    """Delete the stack (its bucket is retained) and the image repository.
+
+    A stack whose deploy failed has no outputs: it is still an hfaction stack (its
+    ``hfaction-version`` tag says so) and is deleted all the same; anything else is refused.
+    """
+    described = facade.describe_stack(stack_name)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
+    if "RenderBucketName" not in outputs and "hfaction-version" not in tags:
+        raise StackNotFound(f"stack {stack_name!r} in region {facade.region} is not an hfaction "
+                            "stack (no RenderBucketName output, no hfaction-version tag); "
+                            "not deleting it")
     facade.delete_stack(stack_name)
     facade.delete_repository(f"{stack_name}-render")
-    return stack
+    return Destroyed(stack_name, str(described.get("StackStatus", "")),
+                     outputs.get("RenderBucketName"))

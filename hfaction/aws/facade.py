@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,13 +20,16 @@ from typing import Any, TypeVar
 from hfaction.errors import (
     AwsCallFailed,
     AwsCredentialsMissing,
+    AwsRegionMissing,
     StackNotFound,
 )
 
 T = TypeVar("T")
 
 
-
+def region_missing(what: str = "the render stack") -> AwsRegionMissing:
+    return AwsRegionMissing(f"no AWS region for {what}: none was given and none is configured",
+                            hint="pass --region REGION or set AWS_REGION")
 
 
 def _aws_call(what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
@@ -48,8 +52,7 @@ def _aws_call(what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
                     "OIDC role)",
                 ) from None
             except NoRegionError:
-                raise AwsCredentialsMissing(f"no AWS region for {what}",
-                                            hint="pass --region or set AWS_REGION") from None
+                raise region_missing(what) from None
             except ClientError as error:
                 info = error.response.get("Error", {})
                 raise AwsCallFailed(
@@ -76,16 +79,21 @@ class AwsClients:
 
     @classmethod
     def create(cls, region: str | None = None) -> AwsClients:
+        """Clients for ``region``, else AWS_REGION, else boto3's own choice (AWS_DEFAULT_REGION,
+        the profile's region); AWS_REGION_MISSING when none of them names one."""
         import boto3
 
         session = boto3.session.Session(region_name=region or os.environ.get("AWS_REGION")
                                         or None)
+        if not session.region_name:
+            raise region_missing()
         return cls(
             s3=session.client("s3"),
             sfn=session.client("stepfunctions"),
             lambda_=session.client("lambda"),
             cloudformation=session.client("cloudformation"),
             ecr=session.client("ecr"),
+            sts=session.client("sts"),
             session=session,
         )
 
@@ -105,6 +113,7 @@ class StackInfo:
     version: str = ""
     status: str = ""
     parameters: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "bucket": self.bucket,
@@ -116,6 +125,7 @@ class StackInfo:
 class AwsFacade:
     def __init__(self, clients: AwsClients) -> None:
         self.clients = clients
+        self._signer: Any = None  # SigV4 copy of clients.s3, for presigned links
 
     # --- S3 ---------------------------------------------------------------------
     @_aws_call("S3 HeadObject")
@@ -127,6 +137,36 @@ class AwsFacade:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return False
+            raise
+        return True
+
+    @_aws_call("S3 HeadObject")
+    def object_modified(self, bucket: str, key: str) -> datetime | None:
+        """When the object was last written; None when there is none."""
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.clients.s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        modified = head.get("LastModified")
+        if not isinstance(modified, datetime):
+            return datetime.now(UTC)
+        return modified if modified.tzinfo else modified.replace(tzinfo=UTC)
+
+    @_aws_call("S3 HeadBucket")
+    def bucket_exists(self, bucket: str) -> bool:
+        """Whether this account can reach the bucket (it exists and is ours)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.clients.s3.head_bucket(Bucket=bucket)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket",
+                                                                "NotFound", "403"):
+                return False  # 403: another account's bucket (or not ours to see)
             raise
         return True
 
@@ -179,8 +219,10 @@ class AwsFacade:
 
     @_aws_call("S3 presign")
     def presign_get(self, bucket: str, key: str, expires_s: int) -> str:
-        return str(self.clients.s3.generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s))
+        """A SigV4 presigned GET (boto3 would sign S3 links with SigV2 by default)."""
+        if self._signer is None:
+            self._signer = sigv4_s3_client(self.clients.s3)
+        return presign_get(self._signer, bucket, key, expires_s)
 
     def credentials_lifetime(self) -> CredentialsLifetime:
         """How long the credentials signing our requests (and presigned URLs) work.
@@ -210,25 +252,41 @@ class AwsFacade:
         return CredentialsLifetime(temporary=bool(getattr(credentials, "token", None)))
 
     # --- CloudFormation --------------------------------------------------------------
+    @property
+    def region(self) -> str:
+        """The region the clients talk to ('unknown' for clients without one)."""
+        for client in (self.clients.cloudformation, self.clients.sfn, self.clients.s3):
+            name = getattr(getattr(client, "meta", None), "region_name", None)
+            if name:
+                return str(name)
+        return "unknown"
+
     @_aws_call("CloudFormation DescribeStacks")
-    def stack(self, name: str) -> StackInfo:
+    def describe_stack(self, name: str) -> dict[str, Any]:
+        """The stack as CloudFormation describes it, whatever its state or outputs."""
         from botocore.exceptions import ClientError
 
         try:
             stacks = self.clients.cloudformation.describe_stacks(StackName=name)["Stacks"]
         except ClientError as error:
             if "does not exist" in str(error):
-                raise StackNotFound(f"stack {name!r} does not exist in this account and region",
-                                    hint="deploy it with 'hfaction lambda deploy'") from None
+                raise StackNotFound(
+                    f"stack {name!r} does not exist in region {self.region} of this account",
+                    hint=f"deploy it with 'hfaction lambda deploy --region {self.region}', or "
+                    "pass the --region (or AWS_REGION) it was deployed in") from None
             raise
-        stack = stacks[0]
+        return dict(stacks[0])
+
+    def stack(self, name: str) -> StackInfo:
+        stack = self.describe_stack(name)
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         tags = {t["Key"]: t["Value"] for t in stack.get("Tags", [])}
         missing = [key for key in ("RenderBucketName", "RenderStateMachineArn",
                                    "RenderFunctionArn") if key not in outputs]
         if missing:
-            raise StackNotFound(f"stack {name!r} has no output {missing[0]}; is it an hfaction "
-                                "stack?")
+            raise StackNotFound(f"stack {name!r} in region {self.region} has no output "
+                                f"{missing[0]} (status {stack.get('StackStatus', 'unknown')}); "
+                                "is it an hfaction stack, and did its deploy finish?")
         return StackInfo(
             name=name,
             bucket=outputs["RenderBucketName"],
@@ -238,6 +296,7 @@ class AwsFacade:
             status=str(stack.get("StackStatus", "")),
             parameters={p["ParameterKey"]: p.get("ParameterValue", "")
                         for p in stack.get("Parameters", [])},
+            tags=tags,
         )
 
     @_aws_call("CloudFormation DeleteStack")
@@ -309,6 +368,14 @@ class AwsFacade:
         return f"{uri}:{tag}"
 
     # --- STS ----------------------------------------------------------------------
+    @_aws_call("STS GetCallerIdentity")
+    def account_id(self) -> str | None:
+        """The account the credentials belong to (GetCallerIdentity needs no permission);
+        None without an STS client."""
+        if self.clients.sts is None:
+            return None
+        return str(self.clients.sts.get_caller_identity()["Account"])
+
     @_aws_call("STS AssumeRoleWithWebIdentity")
     def assume_role_with_web_identity(self, role_arn: str, token: str, session_name: str,
                                       duration_s: int) -> dict[str, Any]:
@@ -340,6 +407,46 @@ class AwsFacade:
     def stop_execution(self, execution_arn: str, cause: str) -> None:
         self.clients.sfn.stop_execution(executionArn=execution_arn, error="CANCELLED",
                                         cause=cause)
+
+
+def sigv4_s3_client(client: Any) -> Any:
+    """An S3 client that presigns with SigV4 (``X-Amz-Algorithm=AWS4-HMAC-SHA256``) and the
+    credentials, region and endpoint of ``client``.
+
+    boto3 presigns S3 links with SigV2 (``AWSAccessKeyId=``) unless the client was made
+    with ``signature_version="s3v4"``, and many regions refuse SigV2 for buckets created
+    since mid-2020. On AWS the link names the bucket's regional host
+    (``BUCKET.s3.REGION.amazonaws.com``: no redirect for a young bucket in another region);
+    a custom endpoint (``AWS_ENDPOINT_URL``, an emulator) is kept as it is.
+    """
+    import boto3
+    from botocore.config import Config
+
+    endpoint = str(client.meta.endpoint_url or "")
+    host = urllib.parse.urlsplit(endpoint).hostname or ""
+    on_aws = host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+    settings: dict[str, Any] = {"signature_version": "s3v4"}
+    if on_aws:
+        settings["s3"] = {**(client.meta.config.s3 or {}), "addressing_style": "virtual"}
+    config = client.meta.config.merge(Config(**settings))
+    getter = getattr(client, "_get_credentials", None)  # botocore: what the client signs with
+    credentials = getter() if callable(getter) else None
+    frozen = credentials.get_frozen_credentials() if credentials is not None else None
+    keys = {} if frozen is None else {"aws_access_key_id": frozen.access_key,
+                                      "aws_secret_access_key": frozen.secret_key,
+                                      "aws_session_token": frozen.token}
+    return boto3.session.Session().client(
+        "s3", region_name=client.meta.region_name, config=config,
+        endpoint_url=None if on_aws else endpoint or None, **keys)
+
+
+def presign_get(client: Any, bucket: str, key: str, expires_s: int) -> str:
+    """A presigned GET of ``s3://bucket/key`` by a :func:`sigv4_s3_client`."""
+    url = str(client.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s))
+    if "X-Amz-Algorithm=AWS4-HMAC-SHA256" not in url:  # never hand out a SigV2 link
+        raise AwsCallFailed("S3 presign failed: the link is not signed with SigV4")
+    return url
 
 
 def execution_arn(state_machine_arn: str, render_id: str) -> str:

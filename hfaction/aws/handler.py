@@ -16,16 +16,19 @@ import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from hfaction.aws import s3uri
+from hfaction.aws.limits import RenderLimits, check_project
 from hfaction.aws.transport import download_prefix, pack_dir, unpack_to
 from hfaction.errors import (
     HfactionError,
     InvalidOption,
     PlanHashMismatch,
     S3UriNotAllowed,
+    SiteHashMismatch,
 )
 from hfaction.render.options import (
     RenderOptions,
@@ -179,8 +182,9 @@ def _plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, floa
 
     site_id = s3uri.check_id(str(event.get("site_id", "")), "site id")
     options = render_options(event.get("options") or {})
-    output_key = s3uri.check_key(str(event.get("output_key") or
-                                     s3uri.default_output_key(render_id)))
+    limits = RenderLimits.from_event(event.get("limits"))
+    output_key = s3uri.check_output_key(str(event.get("output_key") or
+                                            s3uri.default_output_key(render_id)))
     site_dir = work / "site"
     with _Timer(timings, "download"):
         keys = download_prefix(deps.s3, deps.bucket, s3uri.site_prefix(site_id), site_dir)
@@ -188,11 +192,15 @@ def _plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, floa
         raise InvalidOption(f"site {site_id} has no files in s3://{deps.bucket}/"
                             f"{s3uri.site_prefix(site_id)}",
                             hint="upload it with 'hfaction lambda sites create DIR'")
+    with _Timer(timings, "verify"):
+        verify_site(site_dir, site_id)
+        check_project(site_dir, options.entry, options.fps, limits)  # before planning
     with _Timer(timings, "launch"):
         session = deps.browser()
     with _Timer(timings, "plan"):
         planned = plan(site_dir, options, work / "plan", session=session)
     check_distributed_fps(planned.fps)
+    limits.check_frames(planned.frames, planned.fps, what=f"render {render_id}")
     with _Timer(timings, "upload"):
         deps.s3.put_object(Bucket=deps.bucket, Key=s3uri.plan_key(render_id),
                            Body=pack_dir(work / "plan"))
@@ -214,6 +222,24 @@ def _plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, floa
         "output_key": output_key,
         "warnings": list(planned.warnings),
     }
+
+
+def verify_site(site_dir: Path, site_id: str) -> None:
+    """The downloaded site is what its id says: its files (the manifest left out) hash to
+    the site id they are stored under, as ``sites create`` computed it (SITE_HASH_MISMATCH:
+    a file was changed, added or removed in the bucket since)."""
+    from hfaction.render.project import ProjectFile, iter_project_files, sha256_file, tree_hash
+
+    root = site_dir.resolve()
+    files = [ProjectFile(path.relative_to(root).as_posix(), path.stat().st_size,
+                         sha256_file(path)) for path in iter_project_files(root)]
+    found = tree_hash([item for item in files if item.path != s3uri.SITE_MANIFEST])
+    if found != site_id:
+        raise SiteHashMismatch(
+            f"the files of site {site_id[:12]} hash to {found[:12]}: they were changed in "
+            "the bucket after the upload; nothing was rendered",
+            hint="upload the project again with 'hfaction lambda sites create DIR' (or "
+            "'lambda render DIR'), and check who may write to sites/")
 
 
 def _fetch_plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, float],
@@ -258,6 +284,7 @@ def _assemble(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, 
     from hfaction.render.assembler import assemble
     from hfaction.render.poster import make_poster
 
+    expiry_s = link_expiry(event)  # checked before any work
     plan_dir = _fetch_plan(event, deps, work, timings, render_id)
     chunks = event.get("chunks")
     if not isinstance(chunks, list):
@@ -274,8 +301,8 @@ def _assemble(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, 
             path.parent.mkdir(parents=True, exist_ok=True)
             deps.s3.download_file(deps.bucket, key, str(path))
             paths.append(path)
-    output_key = s3uri.check_key(str(event.get("output_key") or
-                                     s3uri.default_output_key(render_id)))
+    output_key = s3uri.check_output_key(str(event.get("output_key") or
+                                            s3uri.default_output_key(render_id)))
     with _Timer(timings, "assemble"):
         result = assemble(plan_dir, paths, work / "out.mp4")
     with _Timer(timings, "poster"):
@@ -287,7 +314,78 @@ def _assemble(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, 
                             ExtraArgs={"ContentType": "video/mp4"})
         deps.s3.upload_file(str(poster), deps.bucket, poster_key,
                             ExtraArgs={"ContentType": "image/jpeg"})
+    with _Timer(timings, "links"):
+        links = sign_links(deps, output_key, poster_key, expiry_s)
     return {"render_id": render_id, "output_key": output_key,
             "output_uri": f"s3://{deps.bucket}/{output_key}", "bytes": result.bytes,
             "frames": result.frames, "duration": result.duration, "fps": str(result.fps),
-            "poster_key": poster_key}
+            "poster_key": poster_key, "links": links}
+
+
+# --- the links of a render --------------------------------------------------------------
+#
+# The assemble step signs the MP4 and poster links itself, with the function's role:
+# credentials nobody else saw. A link signed by the caller (a GitHub job) holds the job's
+# access key id and session token, which the runner masks (`::add-mask::`): the summary
+# shows `***` instead of the link and the runner drops any output holding it.
+
+DEFAULT_LINK_EXPIRY_S = 3600
+MAX_LINK_EXPIRY_S = 7 * 24 * 3600  # SigV4's limit
+LINK_SIGNER = "render function role"
+
+
+def link_expiry(event: dict[str, Any]) -> int:
+    """The links' lifetime the render asked for: ``presign_expiry_s`` of the execution's
+    input, which the state machine passes to Assemble as ``request``."""
+    request = event.get("request")
+    asked = request.get("presign_expiry_s") if isinstance(request, dict) else None
+    if asked is None:
+        return DEFAULT_LINK_EXPIRY_S
+    if isinstance(asked, bool) or not isinstance(asked, int) or \
+            not 1 <= asked <= MAX_LINK_EXPIRY_S:
+        raise InvalidOption(f"presign_expiry_s {asked!r} is not 1 to {MAX_LINK_EXPIRY_S} "
+                            "seconds")
+    return asked
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def session_end(client: Any) -> tuple[bool, datetime | None]:
+    """(temporary, end) of the credentials ``client`` signs with: long-term keys never end;
+    a session's end is known only when its provider says (Lambda's role credentials come
+    from the environment without one)."""
+    getter = getattr(client, "_get_credentials", None)
+    credentials = getter() if callable(getter) else None
+    if credentials is None:
+        return False, None
+    expiry = getattr(credentials, "_expiry_time", None)
+    if isinstance(expiry, datetime):
+        return True, expiry if expiry.tzinfo else expiry.replace(tzinfo=UTC)
+    return bool(getattr(credentials, "token", None)), None
+
+
+def sign_links(deps: Deps, output_key: str, poster_key: str, expiry_s: int, *,
+               now: datetime | None = None) -> dict[str, Any]:
+    """SigV4 presigned GET links to the MP4 and the poster, signed with the function's own
+    credentials, and when they stop working: ``expires_at`` is the earlier of the asked
+    lifetime and the end of the role session that signed them, or None when that session's
+    end is unknown (then only ``latest_expiry`` is certain)."""
+    from hfaction.aws.facade import presign_get, sigv4_s3_client
+
+    signed_at = (now or datetime.now(UTC)).astimezone(UTC)
+    latest = signed_at + timedelta(seconds=expiry_s)
+    temporary, end = session_end(deps.s3)
+    expires = latest if not temporary else (min(latest, end) if end is not None else None)
+    signer = sigv4_s3_client(deps.s3)
+    return {
+        "video_url": presign_get(signer, deps.bucket, output_key, expiry_s),
+        "poster_url": presign_get(signer, deps.bucket, poster_key, expiry_s),
+        "signed_by": LINK_SIGNER,
+        "signed_at": _iso(signed_at),
+        "expires_in_s": expiry_s,
+        "latest_expiry": _iso(latest),
+        "expires_at": _iso(expires) if expires is not None else None,
+        "session_expires_at": _iso(end) if end is not None else None,
+    }

@@ -6,12 +6,15 @@ the site upload, the start, waiting, the download.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,13 +28,21 @@ from hfaction.aws.facade import (
     StackInfo,
     execution_arn,
 )
-from hfaction.errors import HfactionError, InvalidOption, RenderFailed, error_from_dict
+from hfaction.aws.limits import RenderLimits, check_project
+from hfaction.errors import (
+    HfactionError,
+    InvalidOption,
+    RenderFailed,
+    RenderNotRunning,
+    error_from_dict,
+)
 from hfaction.render.options import RenderOptions, check_distributed, options_to_event
 from hfaction.render.project import ProjectFile, check_project_dir, iter_project_files, sha256_file
 from hfaction.render.project import tree_hash as project_tree_hash
 
-SITE_MANIFEST = ".hfaction-site.json"
+SITE_MANIFEST = s3uri.SITE_MANIFEST
 DEFAULT_CONCURRENCY = 8  # the template's Concurrency default
+DEFAULT_SITE_RETENTION_DAYS = 30  # the template's SiteRetentionDays default
 
 Notify = Callable[[str], None]
 
@@ -99,11 +110,17 @@ class SiteResult:
     uploaded: bool
 
 
-def create_site(facade: AwsFacade, bucket: str, project_dir: Path) -> SiteResult:
+def create_site(facade: AwsFacade, bucket: str, project_dir: Path, *,
+                entry: str = "index.html", refresh_after_days: int | None = None) -> SiteResult:
     """Upload a project once under its content address; an unchanged tree uploads nothing.
 
-    The manifest goes last, so its presence means the whole site is there.
+    The project is checked first as the plan step reads it (its ``entry`` and composition
+    root: ENTRY_NOT_FOUND, ...), so a folder Lambda would refuse is never uploaded. The
+    manifest goes last, so its presence means the whole site is there. Sites expire (the
+    bucket's lifecycle rule, ``SiteRetentionDays``): one uploaded ``refresh_after_days`` ago
+    or more is uploaded again, so it cannot expire under a render.
     """
+    check_project(project_dir, entry, None)
     root = check_project_dir(project_dir)
     files = [
         ProjectFile(path.relative_to(root).as_posix(), path.stat().st_size, sha256_file(path))
@@ -112,7 +129,9 @@ def create_site(facade: AwsFacade, bucket: str, project_dir: Path) -> SiteResult
     site_id = project_tree_hash(files)
     prefix = s3uri.site_prefix(site_id)
     manifest_key = prefix + SITE_MANIFEST
-    if facade.object_exists(bucket, manifest_key):
+    uploaded_at = facade.object_modified(bucket, manifest_key)
+    if uploaded_at is not None and (refresh_after_days is None or datetime.now(UTC) -
+                                    uploaded_at < timedelta(days=refresh_after_days)):
         return SiteResult(site_id, len(files), uploaded=False)
     for item in files:
         facade.put_bytes(bucket, prefix + s3uri.check_key(item.path),
@@ -122,21 +141,40 @@ def create_site(facade: AwsFacade, bucket: str, project_dir: Path) -> SiteResult
     return SiteResult(site_id, len(files), uploaded=True)
 
 
+def site_refresh_days(stack: StackInfo) -> int:
+    """Upload a site again when its copy is this many days old: a day before the stack's
+    lifecycle rule (``SiteRetentionDays``) may expire it."""
+    try:
+        days = int(stack.parameters.get("SiteRetentionDays") or DEFAULT_SITE_RETENTION_DAYS)
+    except ValueError:
+        days = DEFAULT_SITE_RETENTION_DAYS
+    return max(1, days - 1)
+
+
 def new_render_id() -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return f"hf-{stamp}-{secrets.token_hex(4)}"
 
 
 def start_render(facade: AwsFacade, stack: StackInfo, site_id: str, options: dict[str, Any],
-                 *, output_key: str | None = None, render_id: str | None = None) -> str:
+                 *, output_key: str | None = None, render_id: str | None = None,
+                 presign_expiry_s: int | None = None,
+                 limits: RenderLimits | None = None) -> str:
+    """Start the execution. ``presign_expiry_s``: the lifetime of the links the assemble
+    step signs (with the function's role) when the render succeeds; ``limits``: the frame
+    ceiling the plan step enforces (default: 10 minutes of video)."""
     render_id = s3uri.check_id(render_id or new_render_id(), "render id")
-    payload = {
+    payload: dict[str, Any] = {
         "render_id": render_id,
         "bucket": stack.bucket,
         "site_id": s3uri.check_id(site_id, "site id"),
         "options": options,
-        "output_key": s3uri.check_key(output_key or s3uri.default_output_key(render_id)),
+        "output_key": s3uri.check_output_key(output_key or
+                                             s3uri.default_output_key(render_id)),
+        "limits": (limits or RenderLimits()).checked().to_event(),
     }
+    if presign_expiry_s is not None:
+        payload["presign_expiry_s"] = check_presign_expiry(presign_expiry_s)
     facade.start_execution(stack.state_machine_arn, render_id, payload)
     return render_id
 
@@ -169,6 +207,10 @@ class Progress:
     poster_url: str | None = None
     url_expires_at: datetime | None = None
     warnings: list[str] = field(default_factory=list)
+    # Who signed the links ("render function role": the assemble step, on Lambda; None:
+    # this client, with its own credentials) and the latest they can work.
+    links_signed_by: str | None = None
+    url_latest_expiry: datetime | None = None
 
     @property
     def done(self) -> bool:
@@ -187,6 +229,9 @@ class Progress:
             "poster_uri": self.poster_uri, "poster_url": self.poster_url,
             "url_expires_at": (self.url_expires_at.isoformat().replace("+00:00", "Z")
                                if self.url_expires_at else None),
+            "url_latest_expiry": (self.url_latest_expiry.isoformat().replace("+00:00", "Z")
+                                  if self.url_latest_expiry else None),
+            "links_signed_by": self.links_signed_by,
             "warnings": self.warnings,
             "errors": [{"chunk": e.index, "code": e.code, "message": e.message}
                        for e in self.errors],
@@ -279,19 +324,17 @@ def progress(facade: AwsFacade, stack: StackInfo, render_id: str, *,
     chunk_frames = {int(r["index"]): int(r.get("frames") or 0) for r in invocations
                     if r.get("action") == "render_chunk" and r.get("status") == "ok"
                     and isinstance(r.get("index"), int)}
-    started = sum(1 for e in history if e.get("type") in ("TaskScheduled",
-                                                           "LambdaFunctionScheduled"))
-    finished = len(invocations)
     status = str(execution.get("status", "RUNNING"))
-    in_flight = max(0, started - finished) if status == "RUNNING" else 0
-    if plan_output and in_flight and not any(r.get("action") == "plan" for r in invocations):
-        in_flight = 0
+    in_flight = running_invocations(history, invocations)
     errors: list[ChunkError] = []
     for event in history:
         details = _error_details(event)
         if details and details[0] and event.get("type", "").endswith("Failed") and \
                 event.get("type") != "ExecutionFailed":
             errors.append(_decode_cause(*details))
+    if status == "TIMED_OUT" and not errors and not execution.get("error"):
+        errors.append(ChunkError(None, "States.Timeout", "the execution ran longer than the "
+                                 "state machine's TimeoutSeconds allows and was stopped"))
     if status in ("FAILED", "TIMED_OUT", "ABORTED") and not errors:
         errors.append(_decode_cause(str(execution.get("error", status)),
                                     str(execution.get("cause", ""))))
@@ -318,15 +361,20 @@ def progress(facade: AwsFacade, stack: StackInfo, render_id: str, *,
     if status == "SUCCEEDED" and output:
         key = str(output["output_key"])
         result.output_uri = f"s3://{stack.bucket}/{key}"
-        result.output_url = facade.presign_get(stack.bucket, key, presign_expiry_s)
         result.output_bytes = int(output.get("bytes") or 0)
-        result.url_expires_at = link_expiry(datetime.now(UTC), presign_expiry_s,
-                                            facade.credentials_lifetime())
         poster_key = output.get("poster_key")
         if isinstance(poster_key, str) and poster_key:
             poster_key = s3uri.check_key(poster_key)
             result.poster_uri = f"s3://{stack.bucket}/{poster_key}"
-            result.poster_url = facade.presign_get(stack.bucket, poster_key, presign_expiry_s)
+        if not _signed_links(result, output.get("links")):
+            # A stack older than the links signed on Lambda: sign them here, with this
+            # client's credentials (under GitHub Actions those are masked: see README).
+            result.output_url = facade.presign_get(stack.bucket, key, presign_expiry_s)
+            result.url_expires_at = link_expiry(datetime.now(UTC), presign_expiry_s,
+                                                facade.credentials_lifetime())
+            if result.poster_uri:
+                result.poster_url = facade.presign_get(stack.bucket, str(poster_key),
+                                                       presign_expiry_s)
     if output:
         result.duration_s = float(output.get("duration") or 0) or None
         result.fps = str(output.get("fps")) if output.get("fps") else None
@@ -336,6 +384,35 @@ def progress(facade: AwsFacade, stack: StackInfo, render_id: str, *,
     if result.duration_s is None and plan_output.get("duration"):
         result.duration_s = float(plan_output["duration"])
     return result
+
+
+def _utc_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _signed_links(result: Progress, links: Any) -> bool:
+    """Take the links the assemble step signed on Lambda (see hfaction.aws.handler's
+    sign_links); False when it signed none (an older stack) or they have expired (a
+    progress asked for long after the render: this client signs fresh ones)."""
+    if not isinstance(links, dict) or not isinstance(links.get("video_url"), str) \
+            or not links["video_url"]:
+        return False
+    ends = [_utc_time(links.get(name)) for name in ("expires_at", "latest_expiry")]
+    if any(end is not None and end <= datetime.now(UTC) for end in ends):
+        return False
+    result.output_url = links["video_url"]
+    poster = links.get("poster_url")
+    result.poster_url = poster if isinstance(poster, str) and poster else None
+    result.links_signed_by = str(links.get("signed_by") or "render function role")
+    result.url_expires_at = _utc_time(links.get("expires_at"))
+    result.url_latest_expiry = _utc_time(links.get("latest_expiry"))
+    return True
 
 
 def wait(facade: AwsFacade, stack: StackInfo, render_id: str, *,
@@ -372,20 +449,168 @@ def _typed(code: str, message: str) -> HfactionError:
     return error_from_dict({"code": code, "message": message, "hint": ""})
 
 
-def cancel(facade: AwsFacade, stack: StackInfo, render_id: str, *, settle_s: float = 30.0,
-           sleep: Callable[[float], None] = time.sleep) -> Progress:
-    """Stop the render's execution; wait (briefly) until it reports ABORTED."""
+_TASK_ENDS = ("TaskSucceeded", "TaskFailed", "TaskTimedOut", "TaskSubmitFailed",
+              "TaskStartFailed", "LambdaFunctionSucceeded", "LambdaFunctionFailed",
+              "LambdaFunctionTimedOut", "LambdaFunctionStartFailed",
+              "LambdaFunctionScheduleFailed")
+
+
+def _task_key(event: dict[str, Any]) -> tuple[str, Any]:
+    """(action, chunk index) of a scheduled Lambda invocation, from its parameters."""
+    details = event.get("taskScheduledEventDetails") or event.get(
+        "lambdaFunctionScheduledEventDetails") or {}
+    try:
+        parameters = json.loads(details.get("parameters") or details.get("input") or "{}")
+    except json.JSONDecodeError:
+        parameters = {}
+    payload = parameters.get("Payload", parameters) if isinstance(parameters, dict) else {}
+    if not isinstance(payload, dict):
+        payload = {}
+    return str(payload.get("action", "")), payload.get("index")
+
+
+def running_invocations(history: list[dict[str, Any]],
+                        invocations: list[dict[str, Any]]) -> int:
+    """Lambda invocations of a render still running: scheduled, with no end in the history
+    and no invocation record of their own yet.
+
+    A stopped (or failed) execution records nothing after its end, but the invocations it
+    had started run on to their end on Lambda (and are paid for): each writes its record
+    when it ends, so a task without an end in the history is over once its (action, chunk)
+    has more records than ended attempts that wrote one. An attempt that Lambda itself
+    refused (``Lambda.TooManyRequestsException``, ...) never ran and writes none.
+    """
+    by_id = {event.get("id"): event for event in history}
+    scheduled: dict[Any, tuple[str, Any]] = {}
+    for event in history:
+        if event.get("type") in ("TaskScheduled", "LambdaFunctionScheduled"):
+            scheduled[event.get("id")] = _task_key(event)
+    ended_ids: set[Any] = set()
+    recorded_ends: dict[tuple[str, Any], int] = {}
+    for event in history:
+        if event.get("type") not in _TASK_ENDS:
+            continue
+        origin = by_id.get(event.get("previousEventId"))
+        if origin is not None and origin.get("id") not in scheduled:  # the TaskStarted
+            origin = by_id.get(origin.get("previousEventId"))
+        if origin is None or origin.get("id") not in scheduled:
+            continue
+        ended_ids.add(origin.get("id"))
+        details = _error_details(event)
+        if not (details and details[0].startswith("Lambda.")):
+            key = scheduled[origin["id"]]
+            recorded_ends[key] = recorded_ends.get(key, 0) + 1
+    records: dict[tuple[str, Any], int] = {}
+    for record in invocations:
+        key = (str(record.get("action", "")), record.get("index"))
+        records[key] = records.get(key, 0) + 1
+    pending: dict[tuple[str, Any], int] = {}
+    for event_id, key in scheduled.items():
+        if event_id not in ended_ids:
+            pending[key] = pending.get(key, 0) + 1
+    return sum(max(0, count - max(0, records.get(key, 0) - recorded_ends.get(key, 0)))
+               for key, count in pending.items())
+
+
+def cancel(facade: AwsFacade, stack: StackInfo, render_id: str, *, settle_s: float = 120.0,
+           poll_s: float = 1.0, sleep: Callable[[float], None] = time.sleep) -> Progress:
+    """Stop a running render and report what it cost, once its invocations have ended.
+
+    Stopping the execution starts no new invocation, but those already running on Lambda
+    finish (and are paid for): this waits up to ``settle_s`` for them, so the cost is final;
+    the result's ``chunks_in_flight`` says how many still run when the wait ends. A render
+    that has already ended (or ends before the stop arrives) is RENDER_NOT_RUNNING: nothing
+    was cancelled.
+    """
     arn = execution_arn(stack.state_machine_arn, s3uri.check_id(render_id, "render id"))
+    before = progress(facade, stack, render_id)
+    if before.done:
+        raise _not_running(before)
     facade.stop_execution(arn, "cancelled with 'hfaction lambda cancel'")
     deadline = time.monotonic() + settle_s
     current = progress(facade, stack, render_id)
-    while current.status == "RUNNING" and time.monotonic() < deadline:
-        sleep(0.5)
+    while (current.status == "RUNNING" or current.chunks_in_flight) and \
+            time.monotonic() < deadline:
+        sleep(poll_s)
         current = progress(facade, stack, render_id)
+    if current.status == "SUCCEEDED":
+        raise _not_running(current, "before it could be stopped")
     return current
 
 
+def _not_running(state: Progress, when: str = "") -> RenderNotRunning:
+    return RenderNotRunning(
+        f"render {state.render_id} already {state.status.lower().replace('_', ' ')}"
+        f"{' ' + when if when else ''}: nothing to cancel (it cost ${state.cost.total:.4f})",
+        hint=f"see it with 'hfaction lambda progress {state.render_id}'")
+
+
 # --- a whole render -------------------------------------------------------------------------
+
+# statemachine/render.asl.json's TimeoutSeconds: no execution runs longer (TIMED_OUT).
+EXECUTION_TIMEOUT_S = 24 * 3600
+
+
+class RenderInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM while ``render --wait`` waited; ``message`` says whether the
+    execution was stopped, ``exit_code`` is the shell's 128 + signal (130, 143)."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+class _Signalled(BaseException):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def stop_on_signals(facade: AwsFacade, stack: StackInfo, render_id: str, *,
+                    enabled: bool = True) -> Iterator[None]:
+    """While the block runs, SIGINT and SIGTERM stop the render's execution (no chunk is
+    started after that; those running finish) and raise :class:`RenderInterrupted`.
+
+    Only in the main thread (the only one Python delivers signals to); the previous
+    handlers are restored afterwards.
+    """
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise _Signalled(signum)
+
+    watched = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, interrupt) for number in watched}
+    try:
+        yield
+    except _Signalled as caught:
+        for number in watched:  # a second Ctrl-C must not interrupt the stop itself
+            signal.signal(number, signal.SIG_IGN)
+        raise RenderInterrupted(_stop_interrupted(facade, stack, render_id, caught.signum),
+                                caught.signum) from None
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _stop_interrupted(facade: AwsFacade, stack: StackInfo, render_id: str,
+                      signum: int) -> str:
+    name = signal.Signals(signum).name
+    arn = execution_arn(stack.state_machine_arn, render_id)
+    try:
+        facade.stop_execution(arn, f"'hfaction lambda render --wait' got {name}")
+    except HfactionError as error:
+        return (f"{name}: render {render_id} may still be running: stopping its execution "
+                f"failed ({error.one_line()}); stop it with 'hfaction lambda cancel "
+                f"{render_id}'")
+    return (f"{name}: stopped render {render_id} (execution {arn}); invocations already "
+            f"running finish on Lambda; see its cost with 'hfaction lambda progress "
+            f"{render_id}'")
 
 
 @dataclass
@@ -399,6 +624,7 @@ class RenderRequest:
     wait: bool = False
     download_to: Path | None = None  # implies wait
     presign_expiry_s: int = 3600
+    limits: RenderLimits = field(default_factory=RenderLimits)
 
 
 @dataclass
@@ -420,33 +646,45 @@ def render(target: StackTarget, request: RenderRequest, *,
            on_warning: Notify | None = None, on_started: Notify | None = None,
            on_progress: Callable[[Progress], None] | None = None,
            on_finished: Callable[[Progress], None] | None = None,
-           poll_s: float = 2.0, timeout_s: float = 3600.0,
+           poll_s: float = 2.0, timeout_s: float = EXECUTION_TIMEOUT_S + 300.0,
            sleep: Callable[[float], None] = time.sleep) -> RenderRun:
     """Render on the stack: check the request (before any AWS call or upload), upload the
     project as a site, start the execution and, with ``wait`` or ``download_to``, wait for it.
 
     ``on_started`` hears the render id before waiting, ``on_progress`` each poll, and
     ``on_finished`` the final state, failed or not, before a failure is raised as its typed
-    error; the MP4 is downloaded after that, only from a render that succeeded.
+    error; the MP4 is downloaded after that, only from a render that succeeded. SIGINT or
+    SIGTERM while it starts or waits stops the execution, then raises
+    :class:`RenderInterrupted` (a KeyboardInterrupt) saying so.
     """
     if (request.project is None) == (request.site_id is None):
         raise InvalidOption("give either a project folder or --site-id")
     check_presign_expiry(request.presign_expiry_s)
     check_distributed(request.options)
+    request.limits.checked()
+    s3uri.check_output_key(request.output_key or s3uri.default_output_key(new_render_id()))
+    if request.project is not None:  # what the plan step would refuse, before uploading
+        check_project(request.project, request.options.entry, request.options.fps,
+                      request.limits)
     connection = target.connect(on_warning)
     facade, stack = connection.facade, connection.stack
-    site_id = (create_site(facade, stack.bucket, request.project).site_id
+    site_id = (create_site(facade, stack.bucket, request.project, entry=request.options.entry,
+                           refresh_after_days=site_refresh_days(stack)).site_id
                if request.project is not None else str(request.site_id))
     options = replace(request.options, parallelism=stack_parallelism(stack))
-    run = RenderRun(start_render(facade, stack, site_id, options_to_event(options),
-                                 output_key=request.output_key), stack, site_id)
-    if not (request.wait or request.download_to is not None):
-        return run
-    if on_started is not None:
-        on_started(run.render_id)
-    run.result = wait(facade, stack, run.render_id, on_progress=on_progress, poll_s=poll_s,
-                      timeout_s=timeout_s, sleep=sleep,
-                      presign_expiry_s=request.presign_expiry_s, raise_on_failure=False)
+    waiting = request.wait or request.download_to is not None
+    run = RenderRun(new_render_id(), stack, site_id)
+    with stop_on_signals(facade, stack, run.render_id, enabled=waiting):
+        start_render(facade, stack, site_id, options_to_event(options),
+                     output_key=request.output_key, render_id=run.render_id,
+                     presign_expiry_s=request.presign_expiry_s, limits=request.limits)
+        if not waiting:
+            return run
+        if on_started is not None:
+            on_started(run.render_id)
+        run.result = wait(facade, stack, run.render_id, on_progress=on_progress,
+                          poll_s=poll_s, timeout_s=timeout_s, sleep=sleep,
+                          presign_expiry_s=request.presign_expiry_s, raise_on_failure=False)
     if on_finished is not None:
         on_finished(run.result)
     raise_if_failed(run.result)

@@ -13,9 +13,15 @@ SITES_PREFIX = "sites/"
 WORK_PREFIX = "work/"
 RENDERS_PREFIX = "renders/"
 
+# Where a render's MP4 (and its poster beside it) may go: final renders, and previews
+# (pull requests). Never over a site, an intermediate, or anywhere else in the bucket.
+PREVIEWS_PREFIX = "previews/"
+OUTPUT_PREFIXES = (RENDERS_PREFIX, PREVIEWS_PREFIX)
+# The last object of an uploaded site: its manifest (present: the whole site is there).
+SITE_MANIFEST = ".hfaction-site.json"
+
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
-
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,15 @@ def check_cleanup_prefix(prefix: str) -> str:
             f"prefix {prefix!r} is too broad to delete",
             hint="give a folder at least two levels deep, e.g. previews/pr-12/")
     return cleaned
+
+
+def check_output_key(key: str) -> str:
+    """An output key: a safe key under renders/ or previews/ (S3_URI_NOT_ALLOWED otherwise)."""
+    if not check_key(key).startswith(OUTPUT_PREFIXES):
+        raise S3UriNotAllowed(
+            f"output key {key!r} is outside renders/ and previews/",
+            hint="give a key such as renders/intro.mp4 or previews/pr-12/intro.mp4")
+    return key
 
 
 def poster_key(output_key: str) -> str:

@@ -60,17 +60,24 @@ class HfactionRenderStack(Construct):  # type: ignore[misc]  # CDK stubs skipped
     :param memory_size: Lambda memory in MB.
     :param architecture: ``x86_64`` or ``arm64``.
     :param intermediate_retention_days: days before objects under work/ expire.
+    :param site_retention_days: days before uploaded projects under sites/ expire.
+    :param preview_retention_days: days before preview renders under previews/ expire.
     :param log_retention_days: days the logs are kept.
     :param hfaction_version: version of the image (tags and the HfactionVersion output).
     :param reserve_concurrency: reserve ``concurrency + 2`` executions for the function.
+    :param adopt_bucket: must stay unset (False): the construct makes its own bucket (adopt
+        a retained one with ``cdk import`` instead).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, image_uri: str,
                  project_name: str | None = None, concurrency: int | None = None,
                  memory_size: int | None = None, architecture: str | None = None,
                  intermediate_retention_days: int | None = None,
+                 site_retention_days: int | None = None,
+                 preview_retention_days: int | None = None,
                  log_retention_days: int | None = None, hfaction_version: str | None = None,
-                 reserve_concurrency: bool | None = None) -> None:
+                 reserve_concurrency: bool | None = None,
+                 adopt_bucket: bool | None = None) -> None:
         # Everything that can refuse the props runs before this construct joins the tree.
         stack = Stack.of(scope)
         others = [c.node.path for c in stack.node.find_all()
@@ -79,12 +86,17 @@ class HfactionRenderStack(Construct):  # type: ignore[misc]  # CDK stubs skipped
             # The template's logical ids and output names are kept, so they would collide.
             raise InvalidOption(f"stack {stack.stack_name} already has an HfactionRenderStack "
                                 f"({others[0]}); put each one in a stack of its own")
+        if adopt_bucket:
+            raise InvalidOption("adopt_bucket=True: the CDK construct makes its own bucket; "
+                                "bring a retained one in with 'cdk import'")
         given: dict[str, Any] = {
             "ProjectName": project_name, "Concurrency": concurrency,
             "MemorySize": memory_size, "Architecture": architecture,
             "IntermediateRetentionDays": intermediate_retention_days,
+            "SiteRetentionDays": site_retention_days,
+            "PreviewRetentionDays": preview_retention_days,
             "LogRetentionDays": log_retention_days, "HfactionVersion": hfaction_version,
-            "ReserveConcurrency": reserve_concurrency,
+            "ReserveConcurrency": reserve_concurrency, "AdoptBucket": adopt_bucket,
             # A placeholder for the checks: the real value (maybe a token) goes to CfnInclude.
             "ImageUri": "image-uri-given-to-cfn-include",
         }

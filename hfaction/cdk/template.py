@@ -133,10 +133,10 @@ def resolve(template: Mapping[str, Any], values: Mapping[str, Any],
         del out["Parameters"]
     for section in ("Resources", "Outputs"):
         out[section] = _fill(out.get(section, {}), filled, conditions)
-    for resource in out["Resources"].values():
-        if "Condition" in resource:
-            raise InvalidOption("template.yaml: conditional resources are not supported "
-                                "by the CDK construct")
+    for name, resource in list(out["Resources"].items()):
+        # A conditional resource is there or not, as CloudFormation decides it.
+        if "Condition" in resource and not conditions[resource.pop("Condition")]:
+            del out["Resources"][name]
     for output in out.get("Outputs", {}).values():  # outputs are strings
         if isinstance(output.get("Value"), int | float):
             output["Value"] = str(output["Value"])

@@ -7,7 +7,6 @@ no AWS or render code until they run.
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -107,24 +106,49 @@ def comment(
         "--author", help="Login whose comment is updated. Default: the token's user, else "
                          "the github-actions bot.")] = None,
     presign_expiry: PresignOpt = None,
+    head_sha: Annotated[str | None, typer.Option(
+        "--head-sha", help="The commit the preview rendered: no comment when the pull "
+                           "request has moved on to another commit or closed (the step "
+                           "output pull-request-state says which).")] = None,
+    run_id: Annotated[int | None, typer.Option(
+        "--run-id", envvar="GITHUB_RUN_ID", help="This workflow run's id: a comment written "
+                                                  "by a later run is kept.")] = None,
 ) -> None:
     """Create or update the pull request's sticky preview comment (link, poster, cost).
 
     Example: hfaction github comment result.json --repository acme/videos --pull-request 7
     """
-    from hfaction.errors import InvalidOption
     from hfaction.github import comment as comment_
     from hfaction.github import summary
 
-    base = comment_.check_target(repository, pull_request, api_url, key)
-    if not token:
-        raise InvalidOption("no GitHub token for the pull request comment",
-                            hint="set GITHUB_TOKEN (the action's github-token input)")
-    parsed, _raw = summary.load_result(result)
-    body = comment_.comment_body(parsed, key=key, title=title, now=datetime.now(UTC),
-                                 presign_expiry_s=presign_expiry,
-                                 credentials_expire=summary.credentials_expiry())
-    done = comment_.upsert_comment(comment_.GithubApi(base, token), repository, pull_request,
-                                   key, body, author)
-    where = f" {summary.one_line(done.url)}" if done.url else ""
-    sys.stdout.write(f"{done.action} comment {done.id} on {repository}#{pull_request}{where}\n")
+    message = comment_.post_preview(
+        result, comment_.PreviewTarget(repository, pull_request, api_url, key, author),
+        token=token, title=title, presign_expiry_s=presign_expiry, head_sha=head_sha,
+        run_id=run_id, credentials_expire=summary.credentials_expiry())
+    sys.stdout.write(message + "\n")
+
+
+@github_app.command("deploy-image")
+def deploy_image(
+    stack_name: Annotated[str, typer.Option("--stack-name", help="The render stack.")
+                          ] = "hfaction",
+    region: RegionOpt = None,
+    image_uri: Annotated[str, typer.Option(
+        "--image-uri", help="The action's image-uri input: an image, 'build' for hfaction's "
+                            "own, or empty.")] = "",
+) -> None:
+    """Print the --image-uri a deploy of the stack should use (empty: hfaction's own image):
+    the one asked for, else the custom image the stack already runs.
+
+    Example: hfaction github deploy-image --stack-name video --region eu-west-1
+    """
+    from hfaction.aws.renders import StackRef
+    from hfaction.github.stackimage import check_image_uri, image_to_deploy
+
+    if image_uri:
+        check_image_uri(image_uri)  # before any AWS call
+    image = image_to_deploy(StackRef(stack_name, region).facade(), stack_name, image_uri)
+    if image and not image_uri:
+        sys.stderr.write(f"keeping the stack's custom image {image} (image-uri: build "
+                         "deploys hfaction's own)\n")
+    sys.stdout.write(f"{image or ''}\n")

@@ -39,6 +39,17 @@ PresignOpt = Annotated[int, typer.Option(
 RenderIdArg = Annotated[str, typer.Argument(help="Render id from 'lambda render'.")]
 
 
+def _say(text: str) -> None:
+    """A result line on stdout, printed literally: render errors and keys come from pages
+    and users, and Rich markup in them ('[/]') would crash the command or restyle it."""
+    stdout.print(text, markup=False)
+
+
+def _tell(text: str) -> None:
+    """A progress or note line on stderr, printed literally."""
+    stderr.print(text, markup=False)
+
+
 def _stack(name: str, region: str | None, bucket: str | None = None,
            state_machine_arn: str | None = None) -> StackRef:
     from hfaction.aws.renders import StackRef
@@ -50,12 +61,12 @@ def _print_stack(stack: StackInfo, json_output: bool) -> None:
     if json_output:
         print_json(stack.to_dict())
         return
-    stdout.print(f"stack {stack.name} ready: bucket {stack.bucket}, state machine "
-                 f"{stack.state_machine_arn}")
+    _say(f"stack {stack.name} ready: bucket {stack.bucket}, state machine "
+         f"{stack.state_machine_arn}")
 
 
 def _note(note: str) -> None:
-    stderr.print(f"note: {note}")
+    _tell(f"note: {note}")
 
 
 @lambda_app.command()
@@ -88,8 +99,8 @@ def deploy(
         _note(note)
     stack = current_stack(plan_, facade) if only_if_outdated else None
     if stack is not None:
-        stderr.print(f"stack {stack_name} is up to date (hfaction {stack.version}); not "
-                     "deploying")
+        _tell(f"stack {stack_name} is up to date (hfaction {stack.version}); not "
+              "deploying")
     _print_stack(stack or execute_deploy(plan_, facade, on_note=_note), json_output)
 
 
@@ -101,14 +112,22 @@ def destroy(stack_name: StackOpt = "hfaction", region: RegionOpt = None) -> None
     """
     from hfaction.aws.deploy import destroy as destroy_stack
 
-    stack = destroy_stack(_stack(stack_name, region).facade(), stack_name)
-    stdout.print(f"removed stack {stack_name}; bucket {stack.bucket} and its renders are kept "
-                 f"(remove it with 'aws s3 rb s3://{stack.bucket} --force')")
+    gone = destroy_stack(_stack(stack_name, region).facade(), stack_name)
+    if gone.bucket is None:
+        _say(f"removed stack {stack_name} ({gone.status}, without outputs); a bucket it made, "
+             "if any, is kept")
+        return
+    _say(f"removed stack {stack_name}; bucket {gone.bucket} and its renders are kept (remove "
+         f"it with 'aws s3 rb s3://{gone.bucket} --force'; deploying {stack_name} again adopts "
+         "it)")
 
 
 @sites_app.command("create")
 def sites_create(
     project: ProjectArg,
+    entry: Annotated[str, typer.Option("--entry", help="Entry HTML file the renders of this "
+                                       "site will use (checked before uploading).")
+                     ] = "index.html",
     stack_name: StackOpt = "hfaction",
     region: RegionOpt = None,
     bucket: BucketOpt = None,
@@ -118,25 +137,28 @@ def sites_create(
 
     Example: hfaction lambda sites create examples/gsap-intro
     """
-    from hfaction.aws.renders import create_site
+    from hfaction.aws.limits import check_project
+    from hfaction.aws.renders import create_site, site_refresh_days
 
+    check_project(project, entry, None)  # a folder Lambda would refuse is never uploaded
     connection = _stack(stack_name, region, bucket, state_machine_arn).connect(warn)
-    site = create_site(connection.facade, connection.stack.bucket, project)
-    stderr.print(f"{'uploaded' if site.uploaded else 'unchanged, not uploaded'}: "
-                 f"{site.files} files")
-    stdout.print(site.site_id)
+    site = create_site(connection.facade, connection.stack.bucket, project, entry=entry,
+                       refresh_after_days=site_refresh_days(connection.stack))
+    _tell(f"{'uploaded' if site.uploaded else 'unchanged, not uploaded'}: "
+          f"{site.files} files")
+    _say(site.site_id)
 
 
 def _print_progress(current: Progress) -> None:
     total = current.chunks_total if current.chunks_total is not None else "?"
     frames = current.frames_total if current.frames_total is not None else "?"
-    stderr.print(f"{current.status.lower()}: chunks {current.chunks_done}/{total} done, "
-                 f"{current.chunks_in_flight} in flight, frames {current.frames_done}/{frames}, "
-                 f"{current.elapsed_s:.0f}s, cost ${current.cost.total:.4f}")
+    _tell(f"{current.status.lower()}: chunks {current.chunks_done}/{total} done, "
+          f"{current.chunks_in_flight} in flight, frames {current.frames_done}/{frames}, "
+          f"{current.elapsed_s:.0f}s, cost ${current.cost.total:.4f}")
 
 
 def _started(render_id: str) -> None:
-    stderr.print(f"render {render_id} started")
+    _tell(f"render {render_id} started")
 
 
 def _finished(json_output: bool, done: Progress) -> None:
@@ -151,15 +173,15 @@ def _finished(json_output: bool, done: Progress) -> None:
 def _print_run(run: RenderRun, json_output: bool) -> None:
     done = run.result
     if done is None:
-        stdout.print(run.render_id)
+        _say(run.render_id)
         return
     if not json_output:
-        stdout.print(f"done: {done.output_uri} ({done.frames_total} frames, "
-                     f"{done.elapsed_s:.0f}s, ${done.cost.total:.4f}: Lambda "
-                     f"${done.cost.lambda_total:.4f} + Step Functions "
-                     f"${done.cost.step_functions:.4f})")
+        _say(f"done: {done.output_uri} ({done.frames_total} frames, "
+             f"{done.elapsed_s:.0f}s, ${done.cost.total:.4f}: Lambda "
+             f"${done.cost.lambda_total:.4f} + Step Functions "
+             f"${done.cost.step_functions:.4f})")
     if run.downloaded is not None:
-        (stderr if json_output else stdout).print(f"downloaded {run.downloaded}")
+        (_tell if json_output else _say)(f"downloaded {run.downloaded}")
 
 
 @lambda_app.command()
@@ -183,33 +205,58 @@ def render(
     state_machine_arn: MachineOpt = None,
     json_output: JsonOpt = False,
     presign_expiry: PresignOpt = 3600,
+    max_frames: Annotated[int | None, typer.Option(
+        "--max-frames", help="Refuse (RENDER_TOO_LONG) a render of more frames. Default: 10 "
+        "minutes of video at its frame rate.")] = None,
+    allow_long: Annotated[bool, typer.Option(
+        "--allow-long", help="No frame ceiling at all.")] = False,
 ) -> None:
     """Render a project on Lambda; prints the render id, or waits with --wait.
 
     Example: hfaction lambda render examples/gsap-intro --wait -o intro.mp4
     """
     from hfaction.aws import renders
+    from hfaction.aws.limits import RenderLimits
 
     request = renders.RenderRequest(options=options, project=project, site_id=site_id,
                                     output_key=output_key, wait=wait, download_to=output,
-                                    presign_expiry_s=presign_expiry)
-    run = renders.render(_stack(stack_name, region, bucket, state_machine_arn), request,
-                         on_warning=warn, on_started=_started, on_progress=_print_progress,
-                         on_finished=partial(_finished, json_output))
+                                    presign_expiry_s=presign_expiry,
+                                    limits=RenderLimits(max_frames, allow_long))
+    try:
+        run = renders.render(_stack(stack_name, region, bucket, state_machine_arn), request,
+                             on_warning=warn, on_started=_started, on_progress=_print_progress,
+                             on_finished=partial(_finished, json_output))
+    except renders.RenderInterrupted as interrupted:  # SIGINT/SIGTERM: execution stopped
+        _tell(interrupted.message)
+        raise typer.Exit(interrupted.exit_code) from None
     _print_run(run, json_output)
 
 
 def _print_state(current: Progress) -> None:
     _print_progress(current)
     cost = current.cost
-    stdout.print(f"cost: Lambda ${cost.lambda_total:.4f}, Step Functions "
-                 f"${cost.step_functions:.4f}, total ${cost.total:.4f} "
-                 f"(not included: {cost.to_dict()['not_included']})")
+    _say(f"cost: Lambda ${cost.lambda_total:.4f}, Step Functions "
+         f"${cost.step_functions:.4f}, total ${cost.total:.4f} "
+         f"(not included: {cost.to_dict()['not_included']})")
     for error in current.errors:
         where = f"chunk {error.index}: " if error.index is not None else ""
-        stdout.print(f"error: {where}{error.code}: {error.message}")
+        _say(f"error: {where}{error.code}: {error.message}")
     if current.output_uri:
-        stdout.print(f"output: {current.output_uri}\nlink: {current.output_url}")
+        _say(f"output: {current.output_uri}\nlink: {current.output_url}")
+
+
+def _print_cancelled(current: Progress, timeout_s: float) -> None:
+    _print_progress(current)
+    running = current.chunks_in_flight
+    if running:
+        _say(f"stopped {current.render_id} ({current.status.lower()}); {running} "
+             f"invocation{'s' if running != 1 else ''} still running on Lambda after "
+             f"{timeout_s:.0f}s: they end on their own and are not in this cost: "
+             f"${current.cost.total:.4f} so far (see 'hfaction lambda progress "
+             f"{current.render_id}')")
+    else:
+        _say(f"stopped {current.render_id} ({current.status.lower()}); every invocation "
+             f"has ended; final cost ${current.cost.total:.4f}")
 
 
 @lambda_app.command()
@@ -255,7 +302,7 @@ def cleanup(
 
     where, deleted = cleanup_prefix(_stack(stack_name, region, bucket, state_machine_arn),
                                     prefix, on_warning=warn)
-    stdout.print(f"deleted {deleted} objects under {where}")
+    _say(f"deleted {deleted} objects under {where}")
 
 
 @lambda_app.command()
@@ -265,13 +312,18 @@ def cancel(
     region: RegionOpt = None,
     bucket: BucketOpt = None,
     state_machine_arn: MachineOpt = None,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", help="Seconds to wait for invocations already running to end.")
+                       ] = 120.0,
 ) -> None:
-    """Stop a running render and say what it cost so far.
+    """Stop a running render, wait for its running invocations, and say what it cost.
+
+    Exits 2 (RENDER_NOT_RUNNING) when the render has already ended.
 
     Example: hfaction lambda cancel hf-20261127-101500-1a2b3c4d
     """
     from hfaction.aws import renders
 
     connection = _stack(stack_name, region, bucket, state_machine_arn).connect(warn)
-    current = renders.cancel(connection.facade, connection.stack, render_id)
-    stdout.print(f"cancelled {render_id}; cost so far ${current.cost.total:.4f}")
+    current = renders.cancel(connection.facade, connection.stack, render_id, settle_s=timeout)
+    _print_cancelled(current, timeout)

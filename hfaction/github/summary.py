@@ -176,6 +176,9 @@ class RenderReport:
     video_url: str | None = None
     poster_url: str | None = None
     url_expires_at: datetime | None = None
+    url_latest_expiry: datetime | None = None
+    links_signed_by: str | None = None  # None: signed by the client (the job's credentials)
+    links_withheld: bool = False  # signed with the job's credentials: the runner masks them
     lambda_usd: float | None = None
     step_functions_usd: float | None = None
     total_usd: float | None = None
@@ -215,6 +218,8 @@ class RenderReport:
             video_url=safe_url(data.get("output_url")),
             poster_url=safe_url(data.get("poster_url")),
             url_expires_at=parse_time(data.get("url_expires_at")),
+            url_latest_expiry=parse_time(data.get("url_latest_expiry")),
+            links_signed_by=_text(data.get("links_signed_by")),
             lambda_usd=_number(cost.get("lambda_usd")),
             step_functions_usd=_number(cost.get("step_functions_usd")),
             total_usd=_number(cost.get("total_usd")),
@@ -226,15 +231,44 @@ class RenderReport:
 
     def outputs(self, raw: dict[str, Any]) -> dict[str, str]:
         """The step's outputs (values still untrusted: written with safe delimiters)."""
+        withheld = self.links_withheld
         return {
             "render-id": self.render_id if self.render_id != "unknown" else "",
-            "video-url": plain_url(raw.get("output_url")),
+            "video-url": "" if withheld else plain_url(raw.get("output_url")),
             "s3-uri": self.output_uri or "",
             "cost-usd": f"{self.total_usd:.6f}" if self.total_usd is not None else "",
             "frames": str(self.frames) if self.frames is not None else "",
             "duration-seconds": _decimal(self.duration_s),
-            "poster-url": plain_url(raw.get("poster_url")),
+            "poster-url": "" if withheld else plain_url(raw.get("poster_url")),
         }
+
+    def withhold_links_masked_in(self, env: Mapping[str, str]) -> RenderReport:
+        """Under GitHub Actions, drop links that hold this job's AWS credentials (what a
+        stack older than links signed on Lambda returns): the runner would mask them to
+        ``***`` in the summary and drop the outputs holding them. Returns self."""
+        if env.get("GITHUB_ACTIONS") != "true":
+            return self
+        if any(holds_job_credentials(url, env) for url in (self.video_url, self.poster_url)
+               if url):
+            self.video_url = self.poster_url = None
+            self.links_withheld = True
+        return self
+
+
+# The job's credentials, as `hfaction github oidc` (or another action) exported them; the
+# runner masks each, and a presigned link holds the key id and the URI-escaped token.
+JOB_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def holds_job_credentials(url: str, env: Mapping[str, str]) -> bool:
+    """Whether a link carries one of the job's credentials, raw or URI-escaped."""
+    text = url.replace("&amp;", "&")
+    for name in JOB_CREDENTIALS:
+        value = env.get(name, "")
+        if len(value) >= 4 and (value in text or
+                                urllib.parse.quote(value, safe="-_.~") in text):
+            return True
+    return False
 
 
 def load_result(path: Path) -> tuple[RenderReport, dict[str, Any]]:
@@ -296,6 +330,8 @@ def expiry_note(report: RenderReport, *, now: datetime, presign_expiry_s: int | 
                 credentials_expire: datetime | None = None) -> str:
     """When the link stops working. A presigned URL dies with the credentials that signed it,
     so the result's ``url_expires_at`` (already the earlier of both) is the real answer."""
+    if report.links_signed_by is not None:
+        return _lambda_expiry_note(report, now)
     bounded = ("a presigned link stops working when the session credentials that signed it "
                "expire, whatever expiry was requested")
     if report.url_expires_at is not None:
@@ -316,6 +352,32 @@ def expiry_note(report: RenderReport, *, now: datetime, presign_expiry_s: int | 
     parts.append(f"no later than {_utc(credentials_expire)}, when the credentials that "
                  "signed it expire")
     return f"The link works {' and '.join(parts)}."
+
+
+def _lambda_expiry_note(report: RenderReport, now: datetime) -> str:
+    """Links signed on Lambda by the render function's role: its session bounds them, and
+    AWS does not tell the function when that session ends."""
+    bound = "it dies with the render function's role session that signed it"
+    if report.url_expires_at is not None:
+        left = (report.url_expires_at - now).total_seconds()
+        verb = "expired" if left <= 0 else "expires"
+        within = f" (in about {_in(left)})" if left > 0 else ""
+        return f"The link {verb} at {_utc(report.url_expires_at)}{within}; {bound}."
+    if report.url_latest_expiry is not None:
+        left = (report.url_latest_expiry - now).total_seconds()
+        if left <= 0:
+            return f"The link expired at {_utc(report.url_latest_expiry)} at the latest."
+        return (f"The link works until {_utc(report.url_latest_expiry)} at the latest (about "
+                f"{_in(left)}), and only while the render function's role session that "
+                "signed it lasts (AWS does not say how long that is).")
+    return f"The link's expiry is not known ({bound})."
+
+
+def withheld_note() -> str:
+    return ("No link: the render stack signed none, and a link signed with this job's AWS "
+            "credentials would show as `***` (GitHub masks them) and be dropped from the "
+            "outputs. Update the stack (`deploy: auto`) so that the render function signs "
+            "the links.")
 
 
 def _video_table(report: RenderReport, project: str | None) -> list[str]:
@@ -381,6 +443,8 @@ def summary_markdown(report: RenderReport, *, now: datetime, project: str | None
             lines.append(f"**[Download the MP4]({report.video_url})**{size}. "
                          + expiry_note(report, now=now, presign_expiry_s=presign_expiry_s,
                                        credentials_expire=credentials_expire))
+        elif report.links_withheld:
+            lines.append(withheld_note())
         else:
             lines.append("No download link: the result has no https link to the MP4.")
         if report.poster_url:
@@ -429,6 +493,7 @@ def report(result: Path, *, project: str | None = None, presign_expiry_s: int | 
     env = os.environ if env is None else env
     out = sys.stdout if stream is None else stream
     parsed, raw = load_result(result)
+    parsed.withhold_links_masked_in(env)
     text = summary_markdown(parsed, now=now or datetime.now(UTC), project=project,
                             presign_expiry_s=presign_expiry_s,
                             credentials_expire=credentials_expiry(env))

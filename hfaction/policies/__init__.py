@@ -77,6 +77,7 @@ from hfaction.policies.lint import (
 from hfaction.policies.required import (
     ACCOUNT,
     DEPLOY_CALLS,
+    NO_PERMISSION_NEEDED,
     PARTS,
     PASS_ROLE_CONDITION,
     REGION,
@@ -111,6 +112,7 @@ __all__ = [
     "GITHUB_AUDIENCE",
     "GITHUB_OIDC_HOST",
     "MANAGED_POLICY_LIMIT",
+    "NO_PERMISSION_NEEDED",
     "PARTS",
     "PASS_ROLE_CONDITION",
     "READ_VERBS",

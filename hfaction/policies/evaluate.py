@@ -5,6 +5,7 @@ deny), and what its Allows grant beyond what hfaction needs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -209,6 +210,46 @@ def evaluate(statements: Sequence[Statement], needs: Sequence[Need],
     return verdicts
 
 
+def _condition_keys(condition: dict[str, Any] | None) -> set[str]:
+    """The condition keys a Condition block tests, lowercased (IAM's keys are)."""
+    keys: set[str] = set()
+    for block in (condition or {}).values():
+        if isinstance(block, dict):
+            keys.update(str(key).lower() for key in block)
+    return keys
+
+
+def _only_wildcards(text: str) -> bool:
+    return not text or set(text) <= {"*", "?"}
+
+
+def _broad_arn(pattern: str) -> list[str]:
+    """What an ARN pattern reaches beyond one account or one named resource: a wildcard
+    account field (every account's resources), or a resource field whose name is only
+    wildcards (``arn:aws:s3:::*``, ``role/*``, ``function:*``: every resource of its type)."""
+    parts = pattern.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn":
+        return []
+    service, account, resource = parts[2], parts[4], parts[5]
+    problems = []
+    if account and _only_wildcards(account):
+        problems.append(f"resource {pattern} names every account ({account!r}); put the "
+                        "account id in (hfaction policies user --account ID)")
+    if service == "s3":
+        name = resource.split("/", 1)[0]  # the bucket
+        what = "bucket"
+    else:
+        typed = re.match(r"^[A-Za-z][A-Za-z0-9-]*[/:](.*)$", resource)
+        name = typed.group(1) if typed else resource
+        what = resource[:len(resource) - len(name) - 1] if typed else "resource"
+        if not _only_wildcards(name):  # its first segment: "/aws/lambda/x:*" -> "aws"
+            name = re.split(r"[/:]", name.lstrip("/"), maxsplit=1)[0]
+    if _only_wildcards(name):
+        problems.append(f"resource {pattern} matches every {what} of {service}; name the "
+                        "stack's own as 'hfaction policies user' prints")
+    return problems
+
+
 def over_broad(statements: Sequence[Statement], needs: Sequence[Need],
                scope: StackScope) -> list[str]:
     """What the policy's Allow statements grant beyond what hfaction needs."""
@@ -235,6 +276,15 @@ def over_broad(statements: Sequence[Statement], needs: Sequence[Need],
         granted = [action for action in sorted(needed_actions)
                    if statement.applies_to_action(action)]
         unscoped = statement.not_resource or "*" in statement.resources
+        passes_roles = statement.applies_to_action("iam:PassRole")
+        if passes_roles and "iam:passedtoservice" not in _condition_keys(statement.condition):
+            findings.append(f"{where}: iam:PassRole without an iam:PassedToService condition "
+                            "lets its holder hand the roles to any service; add Condition "
+                            "StringEquals iam:PassedToService [lambda.amazonaws.com, "
+                            "states.amazonaws.com] as 'hfaction policies user' prints")
+        if not statement.not_resource:
+            findings.extend(f"{where}: {problem}" for pattern in statement.resources
+                            if pattern != "*" for problem in _broad_arn(pattern))
         if unscoped:
             could_scope = [action for action in granted if action in scoped]
             if could_scope:

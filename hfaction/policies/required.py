@@ -154,6 +154,10 @@ DEPLOY_CALLS: list[Need] = [
 ]
 
 # What hfaction calls through hfaction/aws/facade.py to render, follow and clean up.
+# Calls hfaction makes that IAM never authorises: no policy needs (or can deny) them.
+# facade.account_id: a new stack adopts the bucket a deleted one of its name kept.
+NO_PERMISSION_NEEDED = frozenset({"sts:GetCallerIdentity"})
+
 RENDER_CALLS: list[Need] = [
     Need("cloudformation:DescribeStacks", ("stack",), "Render", "facade.stack"),
     Need("states:StartExecution", ("state_machine",), "Render", "facade.start_execution"),

@@ -14,8 +14,18 @@ from hfaction.errors import ConcurrencyQuotaTooLow, InvalidOption, StackNotFound
 
 
 class FakeFacade:
-    def __init__(self, limit: int, unreserved: int, stack: StackInfo | None = None) -> None:
+    region = "eu-west-1"
+
+    def __init__(self, limit: int, unreserved: int, stack: StackInfo | None = None,
+                 account: str | None = None, buckets: tuple[str, ...] = ()) -> None:
         self.limit, self.unreserved, self._stack = limit, unreserved, stack
+        self.account, self.buckets = account, buckets
+
+    def account_id(self) -> str | None:
+        return self.account
+
+    def bucket_exists(self, name: str) -> bool:
+        return name in self.buckets
 
     def account_concurrency(self) -> tuple[int, int]:
         return self.limit, self.unreserved
@@ -35,7 +45,8 @@ def test_a_roomy_account_reserves_concurrency_plus_two() -> None:
     assert plan.parameters["Concurrency"] == "16"
     assert plan.parameters["ReserveConcurrency"] == "true"
     assert plan.parameters["HfactionVersion"] == __version__
-    assert plan.tags == {"hfaction-version": __version__}
+    assert set(plan.tags) == {"hfaction-version", "hfaction-digest"}
+    assert plan.tags["hfaction-version"] == __version__
     assert not plan.build_image and plan.parameters["ImageUri"] == "repo:tag"
     assert plan.notes == []
 
@@ -170,7 +181,8 @@ def _deployed(plan_: DeployPlan, **changes: Any) -> StackInfo:
                               + image_tag(recipe_digest(), "x86_64"))
     fields: dict[str, Any] = {"name": "video", "bucket": "b", "state_machine_arn": "arn:sm",
                               "function_arn": "arn:fn", "version": __version__,
-                              "status": "UPDATE_COMPLETE", "parameters": parameters}
+                              "status": "UPDATE_COMPLETE", "parameters": parameters,
+                              "tags": dict(plan_.tags)}
     parameters.update(changes.pop("parameters", {}))
     fields.update(changes)
     return StackInfo(**fields)
@@ -214,3 +226,66 @@ def test_only_if_outdated_with_an_explicit_image_compares_that_image() -> None:
     assert current_stack(plan_, FakeFacade(1000, 900, same)) is not None
     other = _deployed(plan_, parameters={"ImageUri": image + "2"})
     assert current_stack(plan_, FakeFacade(1000, 900, other)) is None
+
+
+# --- issue 13: a stale stack is one whose template, state machine or handler changed ---------
+
+
+@pytest.mark.parametrize("changed", ["template.yaml", "statemachine/render.asl.json",
+                                     "handler/Dockerfile", "handler/app.py", "handler.py"])
+def test_only_if_outdated_deploys_when_the_template_asl_or_handler_changed(
+        changed: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The same version and parameters, but a stack deployed from another template, state
+    machine or handler code is outdated: the digest tag (and, for the code, the image tag
+    made from it) differs."""
+    from hfaction.aws import deploy
+
+    plan_ = plan_for(FakeFacade(1000, 900), stack_name="video")
+    stack = _deployed(plan_)
+    assert deploy.current_stack(plan_, FakeFacade(1000, 900, stack)) == stack
+
+    if changed == "handler.py":  # hfaction's own code, which the image runs
+        real = deploy.code_digest()
+        monkeypatch.setattr(deploy, "code_digest", lambda: "0" * 64)
+        assert deploy.code_digest() != real
+    else:
+        original = deploy.resource_path(changed)
+        edited = tmp_path / changed
+        edited.parent.mkdir(parents=True, exist_ok=True)
+        edited.write_bytes(original.read_bytes() + b"\n")
+        real_path = deploy.resource_path
+        monkeypatch.setattr(deploy, "resource_path",
+                            lambda relative: edited if relative == changed
+                            else real_path(relative))
+    replan = plan_for(FakeFacade(1000, 900), stack_name="video")
+    assert replan.tags["hfaction-digest"] != plan_.tags["hfaction-digest"]
+    assert deploy.current_stack(replan, FakeFacade(1000, 900, stack)) is None
+
+
+def test_the_image_code_digest_covers_the_handler_and_the_render_core() -> None:
+    from hfaction.aws import deploy
+
+    digest = deploy.code_digest()
+    assert len(digest) == 64 and digest == deploy.code_digest()
+    assert deploy.recipe_digest().startswith(f"{__version__}-")
+
+
+# --- issue 13: a retained bucket is adopted by a new stack of the same name -----------------
+
+
+def test_a_new_stack_adopts_the_bucket_a_deleted_stack_of_its_name_kept() -> None:
+    kept = "video-111122223333-eu-west-1"
+    plan_ = plan_for(FakeFacade(1000, 1000, account="111122223333", buckets=(kept,)),
+                     stack_name="video", image_uri="repo:tag")
+    assert plan_.parameters["AdoptBucket"] == "true"
+    assert len(plan_.notes) == 1 and f"adopting the bucket {kept}" in plan_.notes[0]
+    fresh = plan_for(FakeFacade(1000, 1000, account="111122223333"), stack_name="video",
+                     image_uri="repo:tag")
+    assert fresh.parameters["AdoptBucket"] == "false" and fresh.notes == []
+    # An existing stack keeps what it had: its own bucket, or the adopted one.
+    own = StackInfo("video", kept, "arn:sm", "arn:fn", parameters={"AdoptBucket": "false"})
+    adopted = StackInfo("video", kept, "arn:sm", "arn:fn", parameters={"AdoptBucket": "true"})
+    for stack, expected in ((own, "false"), (adopted, "true")):
+        plan_ = plan_for(FakeFacade(1000, 1000, stack, account="111122223333",
+                                    buckets=(kept,)), stack_name="video", image_uri="r:t")
+        assert plan_.parameters["AdoptBucket"] == expected and plan_.notes == []

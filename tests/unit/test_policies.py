@@ -517,3 +517,49 @@ def test_a_hostile_wildcard_is_matched_without_backtracking(
         {"Effect": "Allow", "Action": hostile, "Resource": "*" + "a*" * 12 + "?" * 50}]}
     code, result = report(capsys, tmp_path, document)
     assert code == 1 and "states:StartExecution" in missing_actions(result)
+
+
+# --- issue 13: broad wildcards that overlap the stack's ARNs are still flagged ----------------
+
+
+def _with_statement(document: dict[str, Any], statement: dict[str, Any]) -> dict[str, Any]:
+    edited = copy.deepcopy(document)
+    edited["Statement"].append(statement)
+    return edited
+
+
+def test_pass_role_on_every_role_without_passed_to_service_warns(
+        policy: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    document = _with_statement(policy, {"Effect": "Allow", "Action": "iam:PassRole",
+                                        "Resource": "arn:aws:iam::*:role/*"})
+    code, out, _ = validate(capsys, tmp_path, document)
+    assert code == 0, out  # still covered: warnings do not fail the check
+    where = f"statement {len(document['Statement'])}"
+    assert f"{where}: iam:PassRole without an iam:PassedToService condition" in out
+    assert f"{where}: resource arn:aws:iam::*:role/* names every account ('*')" in out
+    assert f"{where}: resource arn:aws:iam::*:role/* matches every role of iam" in out
+    # With the condition and the stack's roles, as printed: nothing to say.
+    scoped = _with_statement(policy, {
+        "Effect": "Allow", "Action": "iam:PassRole",
+        "Resource": f"arn:aws:iam::{ACCOUNT}:role/video-*",
+        "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}})
+    _code, result = report(capsys, tmp_path, scoped)
+    assert result["over_broad"] == []
+
+
+@pytest.mark.parametrize(("resource", "expected"), [
+    ("arn:aws:s3:::*", "matches every bucket of s3"),
+    ("arn:aws:s3:::*/*", "matches every bucket of s3"),
+    ("arn:aws:states:eu-west-1:*:stateMachine:video-render", "names every account ('*')"),
+    ("arn:aws:lambda:eu-west-1:111122223333:function:*", "matches every function of lambda"),
+    ("arn:aws:logs:eu-west-1:111122223333:log-group:*", "matches every log-group of logs"),
+])
+def test_wildcards_in_an_arns_account_or_resource_fields_are_flagged(
+        policy: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        resource: str, expected: str) -> None:
+    document = _with_statement(policy, {"Effect": "Allow", "Action": "s3:GetObject",
+                                        "Resource": resource})
+    _code, result = report(capsys, tmp_path, document)
+    where = f"statement {len(document['Statement'])}"
+    assert any(finding.startswith(f"{where}: resource {resource} ") and expected in finding
+               for finding in result["over_broad"]), result["over_broad"]

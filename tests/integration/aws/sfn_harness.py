@@ -122,6 +122,15 @@ def shorten_retries(node: Any, seconds: int) -> None:
             shorten_retries(value, seconds)
 
 
+def shorten_execution_timeout(definition: dict[str, Any], seconds: int) -> None:
+    """Set the state machine's own TimeoutSeconds (the ceiling of a whole execution), in
+    place; a definition without one is a failure: its executions could run forever."""
+    if "TimeoutSeconds" not in definition:
+        raise AssertionError("the state machine has no TimeoutSeconds: an execution could "
+                             "run (and bill) forever")
+    definition["TimeoutSeconds"] = seconds
+
+
 def retriers(node: Any) -> Iterator[dict[str, Any]]:
     """Every retrier in a definition, nested Map processors included."""
     if isinstance(node, dict):
@@ -226,12 +235,14 @@ class SfnHarness:
 
     def __init__(self, dispatch: Dispatch, *, concurrency: int = 8,
                  retry_interval_seconds: int | None = 1, region: str = "us-east-1",
+                 execution_timeout_seconds: int | None = None,
                  bucket: str = "hfaction-test-renders",
                  function_name: str = "hfaction-test-render",
                  state_machine_name: str = "hfaction-test-render") -> None:
         self.dispatch = dispatch
         self.concurrency = concurrency
         self.retry_interval_seconds = retry_interval_seconds
+        self.execution_timeout_seconds = execution_timeout_seconds
         self.region = region
         self.bucket = bucket
         self.function_name = function_name
@@ -305,6 +316,8 @@ class SfnHarness:
             {"RenderFunctionArn": self.function_arn, "RenderBucketName": self.bucket,
              "MaxConcurrency": self.concurrency},
             retry_interval_seconds=self.retry_interval_seconds)
+        if self.execution_timeout_seconds is not None:
+            shorten_execution_timeout(self.definition, self.execution_timeout_seconds)
         self.state_machine_arn = self.client("stepfunctions").create_state_machine(
             name=self.state_machine_name, definition=json.dumps(self.definition),
             roleArn=role, type="STANDARD")["stateMachineArn"]

@@ -136,3 +136,41 @@ def test_deploy_with_sam_then_render_then_an_unchanged_deploy_is_a_no_op(
     assert cost["lambda_usd"] > 0 and cost["step_functions_usd"] > 0
     assert cost["total_usd"] == pytest.approx(cost["lambda_usd"] + cost["step_functions_usd"],
                                               abs=2e-6)
+
+
+def test_destroy_then_deploy_the_same_name_adopts_the_kept_bucket(
+        aws: MotoStack, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 13: the bucket outlives 'lambda destroy' (DeletionPolicy Retain); deploying the
+    same stack name again used to fail on creating it ("already exists"). The new stack
+    adopts it, renders and all, and later deploys keep doing so."""
+    client = boto3.session.Session(region_name=REGION).client
+    s3, lambda_api = client("s3"), client("lambda")
+    deploy = ["lambda", "deploy", "--stack-name", STACK, "--concurrency", str(CONCURRENCY),
+              "--image-uri", IMAGE_URI, "--json"]
+    first = hfaction_json(capsys, *deploy)
+    assert first["parameters"].get("AdoptBucket", "false") == "false"
+    bucket = first["bucket"]
+    s3.put_object(Bucket=bucket, Key="renders/hf-old/out.mp4", Body=b"an earlier render")
+
+    capsys.readouterr()
+    assert main(["lambda", "destroy", "--stack-name", STACK]) == 0
+    destroyed = capsys.readouterr().out
+    assert f"bucket {bucket} and its renders are kept" in destroyed
+    assert s3.head_bucket(Bucket=bucket)
+
+    capsys.readouterr()
+    assert main(deploy) == 0, capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert f"note: adopting the bucket {bucket} that a deleted stack {STACK} kept" in \
+        captured.err
+    again = json.loads(captured.out)
+    assert again["status"] == "CREATE_COMPLETE" and again["bucket"] == bucket
+    assert again["parameters"]["AdoptBucket"] == "true"
+    assert s3.get_object(Bucket=bucket, Key="renders/hf-old/out.mp4")["Body"].read() == \
+        b"an earlier render"
+    function = lambda_api.get_function(FunctionName=f"{STACK}-render")
+    assert function["Configuration"]["Environment"]["Variables"]["RENDER_BUCKET"] == bucket
+    # Deploying it again keeps using the bucket it does not own (an unchanged deploy: moto
+    # 5.2 cannot update this stack with a changed parameter, see TESTBED.md).
+    assert hfaction_json(capsys, *deploy) == again
+    assert f"deploying {STACK} again adopts it" in destroyed  # and destroy said so

@@ -128,15 +128,23 @@ def test_bucket_is_retained_private_encrypted_tls_only(template: dict[str, Any])
         "aws:SecureTransport": "false"}} for s in statement)
 
 
-def test_lifecycle_expires_intermediates_only(template: dict[str, Any]) -> None:
+def test_lifecycle_expires_everything_but_final_renders(template: dict[str, Any]) -> None:
+    # Issue 13: uploaded sites and pull-request previews expire too (each after its own
+    # parameter's days); final renders under renders/ are kept.
     rules = resource(template, "RenderBucket")["Properties"]["LifecycleConfiguration"]["Rules"]
-    expiring = [rule for rule in rules if "ExpirationInDays" in rule or "Expiration" in rule]
-    assert len(expiring) == 1
-    assert expiring[0]["Prefix"] == "work/"
-    assert expiring[0]["ExpirationInDays"] == {"Ref": "IntermediateRetentionDays"}
-    for rule in rules:  # nothing else deletes objects: renders/ and sites/ are kept
+    expiring = {rule["Prefix"]: rule["ExpirationInDays"] for rule in rules
+                if "ExpirationInDays" in rule or "Expiration" in rule}
+    assert expiring == {"work/": {"Ref": "IntermediateRetentionDays"},
+                        "sites/": {"Ref": "SiteRetentionDays"},
+                        "previews/": {"Ref": "PreviewRetentionDays"}}
+    parameters = template["Parameters"]
+    assert parameters["SiteRetentionDays"]["Default"] == 30
+    assert parameters["SiteRetentionDays"]["MinValue"] == 2  # a site is refreshed a day early
+    assert parameters["PreviewRetentionDays"]["Default"] == 30
+    for rule in rules:  # nothing else deletes objects: renders/ is kept
         assert set(rule) <= {"Id", "Status", "Prefix", "ExpirationInDays",
                              "AbortIncompleteMultipartUpload"}
+        assert not rule.get("Prefix", "").startswith("renders")
 
 
 def test_function(template: dict[str, Any]) -> None:
@@ -150,13 +158,41 @@ def test_function(template: dict[str, Any]) -> None:
     assert set(properties["Environment"]["Variables"]) == {"RENDER_BUCKET",
                                                            "HFACTION_ARCHITECTURE"}
     assert properties["Tags"]["hfaction-version"] == {"Ref": "HfactionVersion"}
-    # Every S3 permission is on the render bucket or its objects, nothing else.
+    # Every S3 permission is on the render bucket or its objects, nothing else (named as
+    # the bucket is named, so an adopted bucket is the same one).
     for policy in properties["Policies"]:
         for statement in policy["Statement"]:
             resources = statement["Resource"]
             for item in resources if isinstance(resources, list) else [resources]:
-                text = json.dumps(item)
-                assert "RenderBucket" in text, statement
+                assert item["Fn::Sub"].startswith(f"arn:${{AWS::Partition}}:s3:::{BUCKET_NAME}"), \
+                    statement
+
+
+BUCKET_NAME = "${ProjectName}-${AWS::AccountId}-${AWS::Region}"
+
+
+def test_a_retained_bucket_is_adopted_by_a_stack_of_the_same_name(
+        template: dict[str, Any]) -> None:
+    # Issue 13: deleting the stack keeps the bucket; deploying the same name again must not
+    # fail on "already exists" but use it, renders and all (AdoptBucket="true").
+    bucket = resource(template, "RenderBucket")
+    assert bucket["Condition"] == "CreateBucket"
+    assert bucket["Properties"]["BucketName"] == {"Fn::Sub": BUCKET_NAME}
+    assert template["Conditions"]["CreateBucket"] == {
+        "Fn::Equals": [{"Ref": "AdoptBucket"}, "false"]}
+    assert template["Parameters"]["AdoptBucket"]["Default"] == "false"
+    name = {"Fn::If": ["CreateBucket", {"Ref": "RenderBucket"}, {"Fn::Sub": BUCKET_NAME}]}
+    function = resource(template, "RenderFunction")["Properties"]
+    machine = resource(template, "RenderStateMachine")["Properties"]
+    assert function["Environment"]["Variables"]["RENDER_BUCKET"] == name
+    assert machine["DefinitionSubstitutions"]["RenderBucketName"] == name
+    assert resource(template, "RenderBucketPolicy")["Properties"]["Bucket"] == name
+    assert template["Outputs"]["RenderBucketName"]["Value"] == name
+    # Nothing refers to the bucket resource unconditionally (it may not exist).
+    text = json.dumps({key: value for key, value in template["Resources"].items()
+                       if key != "RenderBucket"})
+    assert text.count('"RenderBucket"') == text.count('{"Ref": "RenderBucket"}') == 3
+    assert "RenderBucket.Arn" not in text
 
 
 def test_reserved_concurrency_is_concurrency_plus_two(template: dict[str, Any]) -> None:

@@ -95,6 +95,11 @@ def with_parameters(template: Mapping[str, Any], values: Mapping[str, Any]) -> d
     for name, expression in out.pop("Conditions", {}).items():
         conditions[name] = fill(expression)
     out.pop("Parameters", None)
+    # A conditional resource exists or not, as CloudFormation decides (AdoptBucket).
+    out["Resources"] = {name: {key: value for key, value in resource.items()
+                               if key != "Condition"}
+                        for name, resource in out["Resources"].items()
+                        if conditions.get(resource.get("Condition"), True)}
     out["Resources"] = fill(out["Resources"])
     out["Outputs"] = fill(out.get("Outputs", {}))
     return out

@@ -21,6 +21,11 @@ the reusable workflows copies this same temporary repository).
 
 The act process gets no AWS keys: only the OIDC step can make the render's calls work,
 and the test checks that the render was signed with the credentials STS issued.
+
+act registers ``::add-mask::`` values but does not do what GitHub's runner does with them
+(mask their encodings in the summary, drop outputs holding one): every successful run is
+checked with the runner's rules (runner_masking.py) for links destroyed and outputs
+dropped.
 """
 
 from __future__ import annotations
@@ -44,11 +49,13 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import _missing_tools, decode_gray, read_bits
+from tests.integration.github.runner_masking import RunnerMasker, check, links, masks_from_act
 from tests.loopback import RecordingServer, Reply, Request
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "tests" / "fixtures"
 ACT_WORKFLOWS = [FIXTURES / "github" / "act-render.yml", FIXTURES / "github" / "act-reusable.yml",
+                 Path(__file__).parent / "workflows" / "act-options.yml",
                  REPO / ".github" / "workflows" / "render.yml",
                  REPO / ".github" / "workflows" / "pr-preview.yml"]
 ARTIFACT_STUB = FIXTURES / "github" / "upload-artifact-stub"
@@ -138,14 +145,24 @@ def oidc(serve: Callable[..., RecordingServer]) -> RecordingServer:
     return serve(route)
 
 
+HEAD_SHA = "0" * 40  # the head commit of pull_request_event's pull requests
+PULL_STATE: dict[str, str] = {}  # what the GitHub stand-in says of a pull request's state
+
+
 @pytest.fixture
-def github_api(serve: Callable[..., RecordingServer]) -> RecordingServer:
-    """GitHub's REST API as an Actions token sees it: no /user, no comment yet."""
+def github_api(serve: Callable[..., RecordingServer]) -> Iterator[RecordingServer]:
+    """GitHub's REST API as an Actions token sees it: no /user, no comment yet, the pull
+    request open at HEAD_SHA (or as PULL_STATE says)."""
 
     def route(request: Request) -> Reply:
         json_type = {"Content-Type": "application/json"}
         if request.method == "GET" and request.path == "/user":
             return 403, json_type, b'{"message": "Resource not accessible by integration"}'
+        if request.method == "GET" and re.fullmatch(r"/repos/[^/]+/[^/]+/pulls/\d+",
+                                                    request.path):
+            return 200, json_type, json.dumps(
+                {"state": PULL_STATE.get("state", "open"), "merged": False,
+                 "head": {"sha": PULL_STATE.get("head", HEAD_SHA)}}).encode()
         if request.method == "GET" and "/comments" in request.path:
             return 200, json_type, b"[]"
         if request.method == "POST" and request.path.endswith("/comments"):
@@ -153,7 +170,9 @@ def github_api(serve: Callable[..., RecordingServer]) -> RecordingServer:
                                                "https://github.test/c/4242"}).encode()
         return 404, json_type, b'{"message": "Not Found"}'
 
-    return serve(route)
+    PULL_STATE.clear()
+    yield serve(route)
+    PULL_STATE.clear()
 
 
 @dataclass
@@ -268,6 +287,28 @@ def fixture_frames() -> int:
     return round(float(duration.group(1)) * float(fps.group(1)))
 
 
+def assert_survives_masking(run: ActRun, *, comments: list[str] | None = None,
+                            with_links: bool = True) -> None:
+    """GitHub's runner, given the values this run masked, keeps every link of the summary
+    and every output, and the comments publish none of them."""
+    masked = masks_from_act(run.records)
+    assert masked, "the run registered no ::add-mask:: values (no OIDC step?)"
+    summary = run.summary()
+    report = check(RunnerMasker(masked), summary=summary, outputs=run.outputs,
+                   comments=comments or [])
+    assert report, report.message()
+    if with_links:
+        assert links(summary) and run.outputs.get("video-url"), (summary, run.outputs)
+        assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in run.outputs["video-url"]
+        assert "AWSAccessKeyId=" not in summary + json.dumps(run.outputs)
+
+
+def signer(url: str) -> str:
+    """The access key id a SigV4 presigned link was signed with."""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    return query["X-Amz-Credential"][0].split("/")[0]
+
+
 def installed_seconds(run: ActRun) -> str:
     found = re.search(r"installed hfaction into \S+ in (\d+) s", run.text)
     return found.group(1) if found else "?"
@@ -326,6 +367,11 @@ def test_action_renders_on_the_prepared_stack(tmp_path: Path, aws: Any,
     assert run.step_results().get("render / 4") in (None, "skipped")
     assert_oidc_used(oidc, aws)
 
+    # GitHub's masking leaves the links alone: the render function signed them.
+    assert_survives_masking(run)
+    from tests.integration.aws.moto_stack import LAMBDA_ROLE_KEY
+
+    assert signer(outputs["video-url"]) == signer(outputs["poster-url"]) == LAMBDA_ROLE_KEY
     # The link serves the rendered MP4: every frame shows its own index.
     video = tmp_path / "video.mp4"
     with urllib.request.urlopen(outputs["video-url"], timeout=60) as response:
@@ -418,9 +464,13 @@ def test_hostile_pull_request_title_and_project_path_stay_data(
     assert run.returncode == 0, f"act failed ({run.step_results()}):\n{run.text[-6000:]}"
     assert GITHUB_TOKEN not in run.text, "the GitHub token reached the log"
     assert_oidc_used(oidc, aws)
-    # The preview went where the clean-up on `closed` will look, at draft quality.
-    key = "previews/pr-7/preview.mp4"
-    assert urllib.parse.urlsplit(run.outputs["video-url"]).path.endswith("/" + key)
+    # The preview went where the clean-up on `closed` will look, in this run's own folder
+    # below the project's, at draft quality.
+    key = urllib.parse.unquote(urllib.parse.urlsplit(run.outputs["video-url"]).path)
+    key = key.split(f"/{DEPLOYED['bucket']}/", 1)[1]
+    # (The slug: the project's first 40 characters, letters, digits, '-' and '_' kept.)
+    assert re.fullmatch(r"previews/pr-7/x-touch-tmp-pwned-[0-9a-f]{22}-[0-9a-f]{8}/"
+                        r"\d+-\d+/preview\.mp4", key), key
     assert latest_quality(aws) == ["draft"]
     video = tmp_path / "preview.mp4"
     aws.client("s3").download_file(DEPLOYED["bucket"], key, str(video))
@@ -434,6 +484,10 @@ def test_hostile_pull_request_title_and_project_path_stay_data(
     # (Markdown-escaped there: '$\\(touch /tmp/PWNED\\-<hex>\\-0\\)'.)
     assert "hfaction-preview" in body and planted[0].name.split("-")[1] in body
     assert run.outputs["video-url"].split("?")[0] in body
+    # The comment step checked that the pull request is still open at this commit.
+    assert any(r.method == "GET" and r.path == f"/repos/{DEMO_REPOSITORY}/pulls/7"
+               for r in github_api.requests)
+    assert_survives_masking(run, comments=[body])
 
 
 def test_reusable_render_workflow(tmp_path: Path, aws: Any, oidc: RecordingServer) -> None:
@@ -449,6 +503,8 @@ def test_reusable_render_workflow(tmp_path: Path, aws: Any, oidc: RecordingServe
     assert outputs["s3-uri"].startswith(f"s3://{DEPLOYED['bucket']}/renders/")
     assert outputs["render-id"] in outputs["s3-uri"]
     assert_oidc_used(oidc, aws)
+    # Job outputs: the runner drops one that holds a masked value.
+    assert_survives_masking(run)
 
 
 def test_pr_preview_skips_pull_requests_from_forks(tmp_path: Path, aws: Any,
@@ -476,6 +532,155 @@ def test_hostile_missing_project_path_fails_cleanly(tmp_path: Path, aws: Any,
     assert run.returncode != 0
     assert "is not a folder" in run.text and str(planted[0]) in run.text
     assert not oidc.requests, "nothing should run after the input check fails"
+
+
+def user_policy(stack: str, region: str, *, without: str | None = None) -> str:
+    """``hfaction policies user`` for the stack, less the statement ``without`` names."""
+    printed = subprocess.run([sys.executable, "-m", "hfaction", "policies", "user",
+                              "--stack-name", stack, "--region", region, "--account",
+                              "123456789012"], capture_output=True, text=True, check=True)
+    document = json.loads(printed.stdout)
+    if without is not None:
+        kept = [item for item in document["Statement"] if without not in item["Action"]]
+        assert len(kept) == len(document["Statement"]) - 1, f"no statement holds {without}"
+        document["Statement"] = kept
+    return json.dumps(document, indent=1)
+
+
+def options_vars(aws: Any, stack: str, *, policy: str = "", deploy: str = "never",
+                 image: str = "") -> dict[str, str]:
+    return {**base_vars(aws, "video"), "HFACTION_STACK": stack, "HFACTION_POLICY_FILE": policy,
+            "HFACTION_DEPLOY": deploy, "HFACTION_IMAGE_URI": image}
+
+
+def changes_to_stacks(aws: Any) -> set[str]:
+    return {action for action in aws.actions(None) if action in (
+        "cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet",
+        "cloudformation:CreateStack", "cloudformation:UpdateStack")}
+
+
+def test_policy_file_then_deploy_auto_creates_the_stack_then_changes_nothing(
+        tmp_path: Path, aws: Any, oidc: RecordingServer) -> None:
+    """deploy: auto with a policy that covers everything: the first run deploys the
+    missing stack (the real sam deploy) with the image it is given, the second keeps that
+    custom image without being told and deploys nothing."""
+    from tests.integration.aws.moto_stack import image_uri
+
+    stack = "hfaction-auto"
+    image = image_uri(stack, aws.region)
+
+    def with_policy(project: Path) -> None:
+        (project.parent / "hfaction-policy.json").write_text(user_policy(stack, aws.region))
+
+    repo = make_repository(tmp_path / "repo", "video", edit=with_policy)
+    aws.clear_calls()
+    first = run_act(repo, tmp_path, aws, "workflow_dispatch", {"inputs": {}},
+                    options_vars(aws, stack, policy="hfaction-policy.json", deploy="auto",
+                                 image=image),
+                    base_env(oidc), workflow="act-options.yml")
+    TIMINGS["act run: policy-file + deploy: auto, first deploy (sam) + render"] = first.seconds
+    assert first.returncode == 0, f"act failed ({first.step_results()}):\n{first.text[-6000:]}"
+    assert "OK: every required action is allowed" in first.text
+    assert changes_to_stacks(aws) >= {"cloudformation:CreateChangeSet",
+                                      "cloudformation:ExecuteChangeSet"}
+    deployed = aws.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in deployed["Parameters"]}
+    assert parameters["ImageUri"] == image and parameters["Concurrency"] == "2"
+    assert first.outputs["s3-uri"].startswith(f"s3://{stack}-")
+    assert_survives_masking(first)
+
+    second_dir = tmp_path / "second"
+    second_dir.mkdir()
+    aws.clear_calls()
+    second = run_act(repo, second_dir, aws, "workflow_dispatch", {"inputs": {}},
+                     options_vars(aws, stack, deploy="auto"), base_env(oidc),
+                     workflow="act-options.yml")
+    TIMINGS["act run: deploy: auto, nothing to change + render"] = second.seconds
+    assert second.returncode == 0, \
+        f"act failed ({second.step_results()}):\n{second.text[-6000:]}"
+    assert f"keeping the stack's custom image {image}" in second.text
+    assert f"stack {stack} is up to date" in second.text
+    assert not changes_to_stacks(aws), "deploy: auto changed an up-to-date stack"
+    assert float(second.outputs["cost-usd"]) > 0
+    assert_survives_masking(second)
+
+
+def test_a_policy_missing_an_action_fails_the_job_naming_it(
+        tmp_path: Path, aws: Any, oidc: RecordingServer) -> None:
+    def with_policy(project: Path) -> None:
+        (project.parent / "hfaction-policy.json").write_text(
+            user_policy(STACK, aws.region, without="states:StartExecution"))
+
+    repo = make_repository(tmp_path / "repo", "video", edit=with_policy)
+    aws.clear_calls()
+    run = run_act(repo, tmp_path, aws, "workflow_dispatch", {"inputs": {}},
+                  options_vars(aws, STACK, policy="hfaction-policy.json"), base_env(oidc),
+                  workflow="act-options.yml")
+    TIMINGS["act run: policy-file missing an action (fails)"] = run.seconds
+    assert run.returncode != 0, f"a policy missing an action passed:\n{run.text[-4000:]}"
+    errors = [line for line in run.text.splitlines() if "::error" in line
+              or "hfaction: IAM policy" in line]
+    assert any("states:StartExecution" in line for line in errors), run.text[-4000:]
+    assert "FAIL: 1 required action not allowed" in run.text
+    assert not [call for call in aws.calls if call.action == "states:StartExecution"]
+
+
+def put_objects(aws: Any, keys: list[str]) -> None:
+    s3 = aws.client("s3")
+    for key in keys:
+        s3.put_object(Bucket=DEPLOYED["bucket"], Key=key, Body=b"preview")
+
+
+def keys_under(aws: Any, prefix: str) -> list[str]:
+    listed = aws.client("s3").list_objects_v2(Bucket=DEPLOYED["bucket"], Prefix=prefix)
+    return sorted(item["Key"] for item in listed.get("Contents", []))
+
+
+def test_closing_the_pull_request_deletes_its_previews(
+        tmp_path: Path, aws: Any, oidc: RecordingServer) -> None:
+    """pr-preview.yml's `closed` job: everything under previews/pr-N/, every project and
+    run, and nothing of another pull request."""
+    ours = ["previews/pr-9/video-0123abcd/11-1/preview.mp4",
+            "previews/pr-9/video-0123abcd/11-1/preview.poster.jpg",
+            "previews/pr-9/intro-89abcdef/12-2/preview.mp4"]
+    other = "previews/pr-90/video-0123abcd/13-1/preview.mp4"
+    put_objects(aws, [*ours, other])
+    repo = make_repository(tmp_path / "repo", "video")
+    event = {**pull_request_event(9, "closing", "feat/x", DEMO_REPOSITORY), "action": "closed"}
+    aws.clear_calls()
+    run = run_act(repo, tmp_path, aws, "pull_request", event, base_vars(aws, "video"),
+                  base_env(oidc), workflow="act-reusable.yml")
+    TIMINGS["act run: pr-preview.yml, closed (install + OIDC + cleanup)"] = run.seconds
+    assert run.returncode == 0, f"act failed ({run.step_results()}):\n{run.text[-6000:]}"
+    assert "deleted 3 objects under" in run.text, run.text[-3000:]
+    assert keys_under(aws, "previews/pr-9/") == []
+    assert keys_under(aws, "previews/pr-90/") == [other]
+    assert oidc.requests, "the clean-up used no OIDC credentials"
+    # A closed pull request gets no preview.
+    assert not [call for call in aws.calls if call.action == "states:StartExecution"]
+
+
+def test_a_preview_finished_after_its_pull_request_closed_is_removed_not_commented(
+        tmp_path: Path, aws: Any, oidc: RecordingServer, github_api: RecordingServer) -> None:
+    """A late run: the pull request closed while the preview rendered. The comment step
+    finds it closed, does not comment, and the workflow deletes this run's preview (the
+    clean-up job may already have run)."""
+    PULL_STATE["state"] = "closed"
+    repo = make_repository(tmp_path / "repo", "video")
+    event = pull_request_event(11, "late", "feat/late", DEMO_REPOSITORY)
+    env = {**base_env(oidc), "GITHUB_API_URL": github_api.url}
+    aws.clear_calls()
+    run = run_act(repo, tmp_path, aws, "pull_request", event, base_vars(aws, "video"), env,
+                  {"GITHUB_TOKEN": GITHUB_TOKEN}, workflow="act-reusable.yml")
+    TIMINGS["act run: pr-preview.yml, pull request closed while rendering"] = run.seconds
+    assert run.returncode == 0, f"act failed ({run.step_results()}):\n{run.text[-6000:]}"
+    bucket_arn = f"arn:aws:s3:::{DEPLOYED['bucket']}/previews/pr-11/"
+    written = [call for call in aws.calls if call.resource.startswith(bucket_arn)
+               and call.action == "s3:PutObject"]
+    assert written, "the preview was never written"
+    assert "not commenting on" in run.text and "pull request #11 is closed" in run.text
+    assert not [r for r in github_api.requests if r.method in ("POST", "PATCH")]
+    assert keys_under(aws, "previews/pr-11/") == [], "the late preview was left behind"
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -28,7 +28,7 @@ LINT = REPO / "scripts" / "lint-github.sh"
 ACTION = REPO / "action.yml"
 WORKFLOWS = REPO / ".github" / "workflows"
 WORKFLOW_NAMES = ["ci.yml", "pr-preview.yml", "render.yml", "selftest.yml"]
-VENV_CALL = r'/\.hfaction-venv/bin/hfaction" ((?:github|policies|lambda) \w+)'
+VENV_CALL = r'/\.hfaction-venv/bin/hfaction" ((?:github|policies|lambda) [\w-]+)'
 PLANTED_TITLE = "${{ github.event.pull_request.title }}"
 
 
@@ -93,9 +93,9 @@ def test_actionlint_checks_the_inputs_given_to_the_local_action(planted: Path) -
 
 def test_planted_pull_request_title_in_a_workflow_run_step_is_caught(planted: Path) -> None:
     workflow = planted / ".github/workflows/pr-preview.yml"
-    replace_once(workflow, '          python3 -m venv "$RUNNER_TEMP/hfaction-venv"\n',
+    replace_once(workflow, '          python3 -m venv "$venv"\n',
                  f'          echo "previewing {PLANTED_TITLE}"\n'
-                 '          python3 -m venv "$RUNNER_TEMP/hfaction-venv"\n')
+                 '          python3 -m venv "$venv"\n')
     for tool, finding in [("actionlint", '"github.event.pull_request.title" is potentially '
                                          "untrusted"),
                           ("zizmor", "template-injection"),
@@ -193,8 +193,8 @@ def test_action_scripts_get_inputs_only_through_env(action: dict[str, Any]) -> N
     # Each script that calls hfaction runs the one in the action's own virtualenv.
     called = {m for s in scripts
               for m in re.findall(VENV_CALL, s["run"].replace("\\\n", " "))}
-    assert called == {"github oidc", "policies validate", "lambda deploy", "lambda render",
-                      "github report", "github comment"}
+    assert called == {"github oidc", "policies validate", "github deploy-image",
+                      "lambda deploy", "lambda render", "github report", "github comment"}
     # The deploy input is validated before anything runs.
     assert "auto|always|never" in steps[0]["run"]
 
@@ -247,14 +247,30 @@ def test_pr_preview_skips_forks_and_cleans_up_per_pull_request() -> None:
     assert fork in jobs["fork"]["if"] and "fork" in jobs["fork"]["steps"][0]["run"]
     assert same in jobs["preview"]["if"] and same in jobs["cleanup"]["if"]
     assert "!= 'closed'" in jobs["preview"]["if"] and "== 'closed'" in jobs["cleanup"]["if"]
-    group = "${{ github.event.pull_request.number }}"
-    assert group in jobs["preview"]["concurrency"]["group"]
-    assert jobs["preview"]["concurrency"]["group"] == jobs["cleanup"]["concurrency"]["group"]
-    render_step = next(s for s in jobs["preview"]["steps"] if s.get("id") == "render")
+    # One group per pull request, stack and project: a newer push cancels the older render
+    # of the same project only; the clean-up is never cancelled.
+    number = "${{ github.event.pull_request.number }}"
+    group = jobs["preview"]["concurrency"]["group"]
+    assert all(part in group for part in (number, "${{ inputs.stack-name }}",
+                                          "${{ inputs.project }}"))
+    assert jobs["preview"]["concurrency"]["cancel-in-progress"] is True
+    assert number in jobs["cleanup"]["concurrency"]["group"]
+    assert jobs["cleanup"]["concurrency"]["cancel-in-progress"] is False
+    steps = jobs["preview"]["steps"]
+    render_step = next(s for s in steps if s.get("id") == "render")
     assert render_step["with"]["quality"] == "${{ inputs.quality }}"
     assert workflow_on(preview)["workflow_call"]["inputs"]["quality"]["default"] == "draft"
     assert render_step["with"]["comment-on-pr"] == "true"
-    assert render_step["with"]["output-key"].startswith(f"previews/pr-{group}/")
+    # Each run writes its own folder under previews/pr-N/<project>/, never another's.
+    assert render_step["with"]["output-key"] == "${{ steps.key.outputs.prefix }}preview.mp4"
+    key_step = next(s for s in steps if s.get("id") == "key")
+    assert 'prefix="previews/pr-$PR_NUMBER/' in key_step["run"]
+    assert "$GITHUB_RUN_ID-$GITHUB_RUN_ATTEMPT/" in key_step["run"]
+    # A run that finds the pull request closed removes its own preview.
+    late = steps[steps.index(render_step) + 1]
+    assert "steps.render.outputs.pull-request-state == 'closed'" in late["if"]
+    assert "lambda cleanup" in late["run"] and '"--prefix=$PREFIX"' in late["run"]
+    assert late["env"]["PREFIX"] == "${{ steps.key.outputs.prefix }}"
     cleanup = "\n".join(s.get("run", "") for s in jobs["cleanup"]["steps"])
     assert "lambda cleanup" in cleanup and '--prefix "previews/pr-$PR_NUMBER/"' in cleanup
 
