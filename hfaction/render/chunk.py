@@ -103,12 +103,10 @@ def chunk_server(plan_dir: Path, plan_: Plan) -> AssetServer:
 def chunk_frames(page: CompositionPage, start: int, end: int) -> Iterator[bytes]:
     """The JPEG frames [start, end) of a loaded page, as every chunk captures them.
 
-    The frame before ``start`` is drawn first and thrown away: Chromium's first draw
-    after load rasters some layers differently, and priming makes seams identical to
-    a single-chunk render.
+    A frame's pixels depend on its time alone (``CompositionPage.capture`` rasters every
+    frame from nothing, and draws what a page's first frame needs before it), so a
+    chunk's frames are those of any other chunking.
     """
-    if start > 0:
-        page.prime(start - 1)
     for frame in range(start, end):
         yield page.capture(frame)
 

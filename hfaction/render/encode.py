@@ -289,19 +289,49 @@ def mix_args(binary: str, tracks: list[MixTrack], total_samples: int, output: Pa
             "-ar", str(MIX_SAMPLE_RATE), "-ac", "2", "-f", "mp4", "-y", str(output)]
 
 
-def extract_frames_args(binary: str, source: Path, first: int, last: int, folder: Path
-                        ) -> list[str]:
+# ffprobe's color_space of a stream -> the YCbCr matrix ffmpeg's scale filter reads it with.
+_SOURCE_MATRICES = {
+    "bt709": "bt709",
+    "smpte170m": "smpte170m",
+    "bt470bg": "bt470",
+    "smpte240m": "smpte240m",
+    "fcc": "fcc",
+    "bt2020nc": "bt2020",
+    "bt2020c": "bt2020",
+}
+UNTAGGED_COLOR_SPACES = frozenset({"", "unknown", "unspecified", "reserved"})
+
+
+def source_color_matrix(color_space: str | None) -> str:
+    """The YCbCr matrix a video stream is decoded with, from ffprobe's ``color_space``.
+
+    A stream that does not say (no tag, or ``unknown``) is BT.709, as Chromium decodes
+    it whatever its size, so as HyperFrames' renders show it; ffmpeg would assume
+    BT.601. A tagged stream is read as its tag says; a tag swscale has no matrix for
+    (``gbr``, ``ycgco``) is left to ffmpeg (``auto``).
+    """
+    tag = (color_space or "").strip().lower()
+    if tag in UNTAGGED_COLOR_SPACES:
+        return "bt709"
+    return _SOURCE_MATRICES.get(tag, "auto")
+
+
+def extract_frames_args(binary: str, source: Path, first: int, last: int, folder: Path, *,
+                        color_space: str | None = None) -> list[str]:
     """ffmpeg writing decoded frames ``first..last`` (presentation order) as JPEGs.
 
     Frames are counted after decoding, as ffprobe lists them, so variable frame rates
     need no arithmetic; files are named by frame index (``000042.jpg``). Colours are
-    converted to the full-range BT.601 a JPEG means, and non-square pixels to square
-    ones (ffmpeg also applies rotation metadata), as a browser would show the video.
+    read with the source's matrix (``color_space``, ffprobe's, see
+    :func:`source_color_matrix`) and converted to the full-range BT.601 a JPEG means,
+    and non-square pixels to square ones (ffmpeg also applies rotation metadata), as a
+    browser would show the video.
     """
     select = f"select='between(n\\,{first}\\,{last})'"
+    matrix = source_color_matrix(color_space)
     return [binary, "-hide_banner", "-loglevel", "error", "-nostdin", *MEDIA_INPUT_OPTIONS,
             "-i", str(source), "-map", "0:v:0", "-vf",
-            f"{select},scale=w='iw*sar':h=ih:out_color_matrix=bt601:out_range=pc,setsar=1,"
-            "format=yuvj420p",
+            f"{select},scale=w='iw*sar':h=ih:in_color_matrix={matrix}:out_color_matrix=bt601:"
+            "out_range=pc,setsar=1,format=yuvj420p",
             "-fps_mode", "passthrough", "-frames:v", str(last - first + 1), "-q:v", "2",
             "-start_number", str(first), "-f", "image2", "-y", str(folder / "%06d.jpg")]

@@ -65,6 +65,7 @@ class VideoInfo:
     times: list[Fraction]  # presentation time of every decoded frame, from 0, ascending
     width: int
     height: int
+    color_space: str | None = None  # ffprobe's matrix tag; None when the stream has none
 
 
 @dataclass
@@ -155,7 +156,7 @@ def probe_video(ffprobe: str, item: MediaElement, path: Path) -> VideoInfo:
     """Every decoded frame's presentation time: frames are chosen by real timestamps."""
     data = _probe([ffprobe, "-v", "error", *MEDIA_INPUT_OPTIONS, "-count_packets",
                    "-select_streams", "v:0", "-show_entries",
-                   "stream=codec_name,width,height,time_base,nb_read_packets:"
+                   "stream=codec_name,width,height,time_base,nb_read_packets,color_space:"
                    "frame=best_effort_timestamp", "-of", "json", str(path)], item, path)
     streams = data.get("streams") or []
     if not streams:
@@ -185,7 +186,8 @@ def probe_video(ffprobe: str, item: MediaElement, path: Path) -> VideoInfo:
         raise MediaUnsupported(f"{item.label} has frames out of time order",
                                hint="re-encode it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4")
     return VideoInfo(times=times, width=int(stream.get("width") or 0),
-                     height=int(stream.get("height") or 0))
+                     height=int(stream.get("height") or 0),
+                     color_space=stream.get("color_space") or None)
 
 
 def _fraction(value: object) -> Fraction | None:
@@ -353,7 +355,8 @@ def _freeze_video(entry: ProbedMedia, number: int, plan_dir: Path, *, ffmpeg: st
     relative = f"{MEDIA_DIR}/video-{number}/"
     folder = plan_dir / FROZEN_DIR / relative
     folder.mkdir(parents=True, exist_ok=True)
-    proc.run(extract_frames_args(ffmpeg, entry.path, needed[0], needed[-1], folder),
+    proc.run(extract_frames_args(ffmpeg, entry.path, needed[0], needed[-1], folder,
+                                 color_space=video.color_space),
              what=f"ffmpeg extracting frames of {item.label}", error=EncodeFailed,
              timeout=3600)
     keep = {f"{index:06d}.jpg" for index in needed}

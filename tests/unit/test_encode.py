@@ -17,6 +17,7 @@ from hfaction.render.encode import (
     count_frames_args,
     encoder_settings,
     even_size,
+    source_color_matrix,
     track_timescale,
 )
 
@@ -240,3 +241,15 @@ def test_count_frames_args() -> None:
 def test_even_size(size: tuple[int, int], even: tuple[int, int]) -> None:
     assert even_size(*size) == even
     assert all(side % 2 == 0 for side in even_size(*size))
+
+
+@pytest.mark.parametrize(("tag", "matrix"), [
+    (None, "bt709"), ("", "bt709"), ("unknown", "bt709"), ("unspecified", "bt709"),
+    ("reserved", "bt709"),  # untagged: BT.709, as Chromium decodes it
+    ("bt709", "bt709"), ("smpte170m", "smpte170m"), ("bt470bg", "bt470"),
+    ("BT470BG", "bt470"), ("smpte240m", "smpte240m"), ("fcc", "fcc"),
+    ("bt2020nc", "bt2020"), ("bt2020c", "bt2020"),
+    ("gbr", "auto"), ("ycgco", "auto"),  # no swscale matrix: ffmpeg decides
+])
+def test_source_color_matrix(tag: str | None, matrix: str) -> None:
+    assert source_color_matrix(tag) == matrix

@@ -179,6 +179,19 @@ def test_extract_frames_arguments() -> None:
     assert args[args.index("-start_number") + 1] == "15"
     assert args[args.index("-fps_mode") + 1] == "passthrough"
     assert args[-1] == "/plan/v0/%06d.jpg"
+    # Untagged video is read as BT.709, as a browser reads it; the JPEG is full-range BT.601.
+    scale = next(part for part in args[args.index("-vf") + 1].split(",")
+                 if part.startswith("scale="))
+    assert "in_color_matrix=bt709:out_color_matrix=bt601:out_range=pc" in scale
+
+
+@pytest.mark.parametrize(("tag", "matrix"), [(None, "bt709"), ("unknown", "bt709"),
+                                             ("bt709", "bt709"), ("smpte170m", "smpte170m"),
+                                             ("bt470bg", "bt470")])
+def test_extract_frames_reads_the_source_matrix(tag: str | None, matrix: str) -> None:
+    args = extract_frames_args("ffmpeg", Path("/p/v.mp4"), 0, 9, Path("/plan/v0"),
+                               color_space=tag)
+    assert f"in_color_matrix={matrix}:" in args[args.index("-vf") + 1]
 
 
 def test_frozen_sha256_covers_every_file_of_a_folder(tmp_path: Path) -> None:
