@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from hfaction.render.project import ProjectFile, iter_project_files, sha256_file, tree_hash
 from tests.conftest import FIXTURES
 from tests.integration.conftest import decode_gray, read_bits
 from tests.support.lambda_image import (
@@ -161,12 +162,14 @@ def test_image_runs_as_lambda_does(image: BuiltImage) -> None:
 
 def test_render_through_the_invoke_api(function: Function, s3: S3Server, image: BuiltImage,
                                        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    site_id = f"site-{uuid.uuid4().hex[:8]}"
     render_id = f"render-{uuid.uuid4().hex[:8]}"
-    site = FIXTURES / "frame-index"
-    for path in sorted(p for p in site.rglob("*") if p.is_file()):
-        s3.client.upload_file(str(path), BUCKET,
-                              f"sites/{site_id}/{path.relative_to(site).as_posix()}")
+    site = (FIXTURES / "frame-index").resolve()
+    # The plan step checks that a site's files hash to its id (SITE_HASH_MISMATCH).
+    files = [ProjectFile(path.relative_to(site).as_posix(), path.stat().st_size,
+                         sha256_file(path)) for path in iter_project_files(site)]
+    site_id = tree_hash(files)
+    for item in files:
+        s3.client.upload_file(str(site / item.path), BUCKET, f"sites/{site_id}/{item.path}")
 
     report: list[str] = []
     planned, seconds = function.invoke({
