@@ -55,6 +55,10 @@ def nested_paths_project(tmp_path: Path) -> Path:
     hex_colour = "0x" + "".join(f"{value:02X}" for value in CLIP)
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
                     f"color=c={hex_colour}:s=64x40:r=30:d=1", "-c:v", "libx264", "-qp", "0",
+                    # ffmpeg converts with BT.601; tagged so, the clip decodes to its colour
+                    # (untagged video is read as BT.709, as Chromium reads it).
+                    "-colorspace", "smpte170m", "-color_primaries", "smpte170m",
+                    "-color_trc", "smpte170m",
                     "-pix_fmt", "yuv444p", str(project / "compositions" / "clip.mp4")],
                    check=True)
     write_wav(project / "compositions" / "tone.wav", tone(0.5))

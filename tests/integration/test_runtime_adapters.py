@@ -20,7 +20,13 @@ import pytest
 from hfaction.cli import main
 from hfaction.errors import ReadinessTimeout
 from hfaction.render.browser import resolve_browser
-from hfaction.render.capture import AssetServer, BrowserSession, CompositionPage, ReadyResult
+from hfaction.render.capture import (
+    SEEK_SHOWING_PAGE,
+    AssetServer,
+    BrowserSession,
+    CompositionPage,
+    ReadyResult,
+)
 from hfaction.render.composition import load_project
 from hfaction.render.options import RenderOptions
 from hfaction.render.planner import load_plan, plan, runtime_config
@@ -64,7 +70,9 @@ def open_page(project: Path, *, timeout: float = 20) -> Iterator[tuple[Compositi
 
 
 def seek(page: CompositionPage, frame: int) -> None:
-    page.capture(frame)
+    # The runtime's own seek, without capture's unseen catch-up frames (capture draws the
+    # frames since the last raster reset before a chunk's first frame: see capture.py).
+    page.page.evaluate(SEEK_SHOWING_PAGE, [frame, []])
 
 
 def js(page: CompositionPage, expression: str) -> Any:
