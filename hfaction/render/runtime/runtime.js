@@ -951,21 +951,23 @@
       seekChildFrames(frame, child);
     }
   }
-  function seekChild(frame) {
+  // Composition time for frame: the clock, the seeded random and due timers move to it.
+  function advanceClock(frame) {
     const t = frame * config.fpsDen / config.fpsNum;
     nowMs = t * 1000;
     reseed(frame);
     runTimersUntil(nowMs);
+    return t;
+  }
+  function seekChild(frame) {
+    const t = advanceClock(frame);
     seekAnimations(t);
     runAnimationFrames();
     return frame;
   }
 
   function seek(frame) {
-    const t = frame * config.fpsDen / config.fpsNum;
-    nowMs = t * 1000;
-    reseed(frame);
-    runTimersUntil(nowMs);
+    const t = advanceClock(frame);
     seekTimelines(t);
     seekAnimations(t);
     seekAdapters(t);
