@@ -9,12 +9,12 @@ naming the path.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from benchmarks import conformance
 from hfaction.render.local import render_local
 from hfaction.render.options import RenderOptions
 from tests.integration.conftest import decode_gray, frame_md5s
@@ -23,20 +23,7 @@ pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
 GSAP_INTRO = REPO / "examples" / "gsap-intro"
-CORPUS = Path(os.environ.get("HFACTION_CONFORMANCE") or REPO.parent / "shared" / "conformance")
-
-# Small animated fixtures: every animation kind HyperFrames seeks (CSS, WAAPI, GSAP,
-# anime.js, three.js), video frames (H.264, VP9) and transparency.
-FIXTURES = (
-    "distributed__css-boundary",
-    "distributed__gsap-boundary",
-    "distributed__waapi-boundary",
-    "distributed__anime-boundary",
-    "distributed__three-boundary",
-    "distributed__mp4-h264-sdr",
-    "distributed__webm-vp9",
-    "transparency-regression",
-)
+CORPUS = conformance.default_corpus()
 
 
 def _differing(reference: list[str], other: list[str]) -> list[int]:
@@ -51,7 +38,8 @@ def _assert_chunkings_identical(project: Path, tmp_path: Path, options: RenderOp
     reference = frame_md5s(whole)
     assert len(reference) == frames
     for size in chunk_sizes:
-        assert size < frames
+        if size >= frames:
+            continue  # one chunk of this size is the whole render
         chunked = tmp_path / f"chunked-{size}.mp4"
         render_local(project, chunked, replace(options, crf=0, chunk_size=size), workers=2)
         md5s = frame_md5s(chunked)
@@ -140,24 +128,51 @@ def test_child_frames_and_auto_content_are_drawn(tmp_path: Path) -> None:
         _assert_drawn(out, (0, 1))
 
 
-def _fixture_options(fixture_id: str) -> tuple[Path, RenderOptions]:
-    manifest = CORPUS / "manifest.json"
-    if not manifest.is_file():
-        pytest.skip(f"no conformance corpus at {CORPUS} (set HFACTION_CONFORMANCE)")
-    entries = json.loads(manifest.read_text())
-    entries = entries if isinstance(entries, list) else entries.get("fixtures", [])
-    entry = next((item for item in entries if item.get("id") == fixture_id), None)
-    project = CORPUS / "fixtures" / fixture_id / "src"
-    if entry is None or not (project / "index.html").is_file():
-        pytest.skip(f"{project} is not in the conformance corpus at {CORPUS}")
-    variables = {key: value if isinstance(value, str) else json.dumps(value)
-                 for key, value in (entry.get("variables") or {}).items()}
-    fps = entry.get("fps")
-    return project, RenderOptions(fps=str(fps) if fps else None, variables=variables)
+def _corpus_fixtures() -> list[str]:
+    if not (CORPUS / "manifest.json").is_file():
+        return []
+    return sorted(fixture.id for fixture in conformance.load_manifest(CORPUS))
 
 
-@pytest.mark.parametrize("fixture_id", FIXTURES)
+# Every fixture of the corpus, animated or not (a still one must stay still across seams
+# too), so fixtures added to the corpus are checked without naming them here.
+@pytest.mark.parametrize("fixture_id", _corpus_fixtures() or ["(no corpus)"])
 def test_conformance_fixture_chunks_are_identical_to_one_chunk(fixture_id: str,
                                                                 tmp_path: Path) -> None:
-    project, options = _fixture_options(fixture_id)
-    _assert_chunkings_identical(project, tmp_path, options, (7, 15))
+    if not (CORPUS / "manifest.json").is_file():
+        pytest.skip(f"no conformance corpus at {CORPUS} (set HFACTION_CONFORMANCE)")
+    fixture = next(f for f in conformance.load_manifest(CORPUS) if f.id == fixture_id)
+    variables = {key: value if isinstance(value, str) else json.dumps(value)
+                 for key, value in (fixture.variables or {}).items()}
+    project = conformance.with_links_restored(fixture, tmp_path / "project")
+    options = RenderOptions(fps=fixture.fps, variables=variables)
+    _assert_chunkings_identical(project, tmp_path, options, (15, 30))
+
+
+# An adapter in window.__hfAnime whose picture depends on every time it was seeked to, as
+# anime.js timelines that animate one property do (a "to" value starts from what an
+# earlier timeline left, fixed when it first renders): the bar's width counts the frame
+# times seeked so far.
+_PATH_DEPENDENT_ADAPTER = """<!doctype html><html><head><meta charset="utf-8"><style>
+  html, body { margin: 0; background: #000; }
+  #bar { position: absolute; left: 0; top: 60px; width: 0; height: 40px; background: #fff; }
+</style></head><body>
+<div id="root" data-composition-id="main" data-width="320" data-height="180"
+     data-start="0" data-duration="2" data-fps="30" data-no-timeline><div id="bar"></div></div>
+<script>
+  const seen = new Set();
+  window.__hfAnime = [{
+    seek(ms) {
+      seen.add(Math.round(ms));
+      document.getElementById("bar").style.width = (seen.size * 4) + "px";
+    },
+  }];
+</script></body></html>
+"""
+
+
+def test_anime_adapters_are_seeked_through_the_frames_before_a_chunk(tmp_path: Path) -> None:
+    project = tmp_path / "path-dependent"
+    project.mkdir()
+    (project / "index.html").write_text(_PATH_DEPENDENT_ADAPTER)
+    _assert_chunkings_identical(project, tmp_path, RenderOptions(), (15, 30))

@@ -782,11 +782,29 @@
     finally { accepting = false; }
     if (pending.length) seekEventWaits.push(Promise.all(pending));
   }
-  function seekAdapters(t) {
+  function seekAnime(t) {
     const ms = Math.max(0, t * 1000);
     for (const instance of registry("__hfAnime")) {
       quietly(() => { if (typeof instance.seek === "function") instance.seek(ms); });
     }
+  }
+  // anime.js timelines that animate one property of one element (a "to" value taking
+  // over from an earlier timeline's) draw a time differently when seeked straight to it
+  // than when seeked through the frames before it: what a frame shows depends on the
+  // times anime.js saw before. A render seeks every frame from 0; a chunk that starts
+  // later, or a jump, first seeks anime.js (nothing else: the rest depends on time alone)
+  // through the frames it skipped, so the frame is the one a render from frame 0 draws.
+  let animeSeekedFrame = -1;
+  function replayAnime(frame) {
+    if (!registry("__hfAnime").length) return;
+    for (let skipped = animeSeekedFrame + 1; skipped < frame; skipped++) {
+      seekAnime(skipped * config.fpsDen / config.fpsNum);
+    }
+    animeSeekedFrame = Math.max(animeSeekedFrame, frame);
+  }
+  function seekAdapters(t, frame) {
+    replayAnime(frame);
+    seekAnime(t);
     for (const anim of registry("__hfLottie")) {
       quietly(() => { if (anim && typeof anim === "object") seekLottie(anim, t); });
     }
@@ -970,7 +988,7 @@
     const t = advanceClock(frame);
     seekTimelines(t);
     seekAnimations(t);
-    seekAdapters(t);
+    seekAdapters(t, frame);
     pauseAdapters();
     applyVisibility(t);
     runAnimationFrames();
