@@ -22,6 +22,7 @@ from typing import Any
 
 from hfaction.aws import s3uri
 from hfaction.aws.limits import RenderLimits, check_project
+from hfaction.aws.sizing import pipelines_here
 from hfaction.aws.transport import download_prefix, pack_dir, unpack_to
 from hfaction.errors import (
     HfactionError,
@@ -263,7 +264,9 @@ def _render_chunk(event: dict[str, Any], deps: Deps, work: Path, timings: dict[s
     plan_dir = _fetch_plan(event, deps, work, timings, render_id)
     with _Timer(timings, "launch"):
         session = deps.browser()
-    result = render_chunk(plan_dir, index, work / "chunk.mp4", session=session)
+    pipelines = pipelines_here()
+    result = render_chunk(plan_dir, index, work / "chunk.mp4", session=session,
+                          pipelines=pipelines)
     if event.get("plan_hash") and event["plan_hash"] != result.plan_hash:
         raise PlanHashMismatch(
             f"chunk {index} of render {render_id} rendered plan {result.plan_hash[:12]}, "
@@ -276,7 +279,7 @@ def _render_chunk(event: dict[str, Any], deps: Deps, work: Path, timings: dict[s
     with _Timer(timings, "upload"):
         deps.s3.upload_file(str(result.path), deps.bucket, key)
     return {"index": index, "key": key, "start": result.start, "end": result.end,
-            "frames": result.frames, "bytes": result.bytes}
+            "frames": result.frames, "bytes": result.bytes, "pipelines": pipelines}
 
 
 def _assemble(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, float],

@@ -6,6 +6,7 @@ shows the composition at ``k / fps`` exactly.
 
 from __future__ import annotations
 
+import itertools
 import math
 from fractions import Fraction
 
@@ -88,6 +89,16 @@ def split_chunks(frames: int, chunk_size: int) -> list[tuple[int, int]]:
     if chunk_size <= 0:
         raise InvalidOption(f"--chunk-size is {chunk_size}; it must be a positive frame count")
     return [(start, min(start + chunk_size, frames)) for start in range(0, frames, chunk_size)]
+
+
+def split_frames(start: int, end: int, parts: int) -> list[tuple[int, int]]:
+    """[start, end) cut into at most ``parts`` contiguous, near-equal, non-empty ranges."""
+    if parts < 1:
+        raise InvalidOption(f"capture pipelines is {parts}; it must be at least 1")
+    count = end - start
+    parts = max(1, min(parts, count))
+    bounds = [start + count * part // parts for part in range(parts + 1)]
+    return list(itertools.pairwise(bounds))
 
 
 # A chunk pays a fixed cost (page load, readiness, encoder start-up of about a second);

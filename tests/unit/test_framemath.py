@@ -19,6 +19,7 @@ from hfaction.render.framemath import (
     parse_duration,
     parse_fps,
     split_chunks,
+    split_frames,
 )
 
 # --- parse_fps ----------------------------------------------------------------------
@@ -214,3 +215,21 @@ def test_auto_chunk_size_values() -> None:
     assert auto_chunk_size(100_000, 1) == MAX_AUTO_CHUNK
     assert auto_chunk_size(600, 0) == auto_chunk_size(600, 1)
     assert auto_chunk_size(600, 2, chunks_per_worker=2) == 150
+
+
+@pytest.mark.parametrize(("start", "end", "parts", "expected"), [
+    (0, 10, 1, [(0, 10)]),
+    (0, 10, 3, [(0, 3), (3, 6), (6, 10)]),
+    (30, 60, 2, [(30, 45), (45, 60)]),
+    (5, 7, 4, [(5, 6), (6, 7)]),  # never an empty part
+])
+def test_split_frames_cuts_contiguous_parts(start: int, end: int, parts: int,
+                                            expected: list[tuple[int, int]]) -> None:
+    got = split_frames(start, end, parts)
+    assert got == expected
+    assert [b for _a, b in got[:-1]] == [a for a, _b in got[1:]]
+
+
+def test_split_frames_refuses_no_pipeline() -> None:
+    with pytest.raises(InvalidOption, match="at least 1"):
+        split_frames(0, 10, 0)
