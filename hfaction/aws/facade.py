@@ -126,6 +126,9 @@ class AwsFacade:
     def __init__(self, clients: AwsClients) -> None:
         self.clients = clients
         self._signer: Any = None  # SigV4 copy of clients.s3, for presigned links
+        # Histories of executions that have ended, by (ARN, redrive count): they no longer
+        # change, so following a render reads each child execution's history once.
+        self._ended_histories: dict[tuple[str, int], list[dict[str, Any]]] = {}
 
     # --- S3 ---------------------------------------------------------------------
     @_aws_call("S3 HeadObject")
@@ -402,6 +405,38 @@ class AwsFacade:
         for page in paginator.paginate(executionArn=execution_arn):
             events.extend(page.get("events", []))
         return events
+
+    @_aws_call("Step Functions GetExecutionHistory")
+    def ended_execution_history(self, execution_arn: str,
+                                redrive_count: int = 0) -> list[dict[str, Any]]:
+        """The history of an execution that has ended (SUCCEEDED, FAILED, TIMED_OUT or
+        ABORTED), read once per facade: it cannot change until the execution is redriven,
+        which ``redrive_count`` (ListExecutions' ``redriveCount``) tells apart."""
+        key = (execution_arn, redrive_count)
+        if key not in self._ended_histories:
+            self._ended_histories[key] = self.execution_history(execution_arn)
+        return self._ended_histories[key]
+
+    @_aws_call("Step Functions DescribeMapRun")
+    def describe_map_run(self, map_run_arn: str) -> dict[str, Any]:
+        """A Distributed Map's run: its status and ``itemCounts`` (pending, running,
+        succeeded, failed, timedOut, aborted, total, ...)."""
+        return dict(self.clients.sfn.describe_map_run(mapRunArn=map_run_arn))
+
+    @_aws_call("Step Functions ListExecutions")
+    def list_map_run_executions(self, map_run_arn: str,
+                                status: str | None = None) -> list[dict[str, Any]]:
+        """The child executions a Distributed Map's run has started (every page, up to
+        1000 a page), optionally only those in one ``status`` (ListExecutions'
+        ``statusFilter``: RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE)."""
+        parameters: dict[str, Any] = {"mapRunArn": map_run_arn}
+        if status is not None:
+            parameters["statusFilter"] = status
+        executions: list[dict[str, Any]] = []
+        paginator = self.clients.sfn.get_paginator("list_executions")
+        for page in paginator.paginate(**parameters, PaginationConfig={"PageSize": 1000}):
+            executions.extend(page.get("executions", []))
+        return executions
 
     @_aws_call("Step Functions StopExecution")
     def stop_execution(self, execution_arn: str, cause: str) -> None:

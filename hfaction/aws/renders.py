@@ -30,6 +30,7 @@ from hfaction.aws.facade import (
 )
 from hfaction.aws.limits import RenderLimits, check_project
 from hfaction.errors import (
+    AwsCallFailed,
     HfactionError,
     InvalidOption,
     RenderFailed,
@@ -326,18 +327,17 @@ def progress(facade: AwsFacade, stack: StackInfo, render_id: str, *,
                     and isinstance(r.get("index"), int)}
     status = str(execution.get("status", "RUNNING"))
     in_flight = running_invocations(history, invocations)
-    errors: list[ChunkError] = []
-    for event in history:
-        details = _error_details(event)
-        if details and details[0] and event.get("type", "").endswith("Failed") and \
-                event.get("type") != "ExecutionFailed":
-            errors.append(_decode_cause(*details))
+    children = read_map_runs(facade, history, invocations)  # a Distributed Map's chunks
+    errors = _history_errors(history)
     if status == "TIMED_OUT" and not errors and not execution.get("error"):
         errors.append(ChunkError(None, "States.Timeout", "the execution ran longer than the "
                                  "state machine's TimeoutSeconds allows and was stopped"))
     if status in ("FAILED", "TIMED_OUT", "ABORTED") and not errors:
         errors.append(_decode_cause(str(execution.get("error", status)),
                                     str(execution.get("cause", ""))))
+    # After the execution's own error, which stays first: the chunk a child caught and
+    # returned as a record is the one the execution ended with, so it is listed once.
+    errors.extend(error for error in children.errors if error not in errors)
     for error in errors:
         if error.index is None:
             matching = [r for r in invocations if r.get("error") == error.code]
@@ -348,13 +348,13 @@ def progress(facade: AwsFacade, stack: StackInfo, render_id: str, *,
     result = Progress(
         render_id=render_id,
         status=status,
-        chunks_total=plan_output.get("chunk_count"),
+        chunks_total=plan_output.get("chunk_count", children.items_total),
         chunks_done=len(chunk_frames),
-        chunks_in_flight=in_flight,
+        chunks_in_flight=in_flight + children.in_flight,
         frames_total=plan_output.get("frames"),
         frames_done=sum(chunk_frames.values()),
         elapsed_s=max(0.0, stop - start),
-        cost=render_cost(invocations, state_transitions(history),
+        cost=render_cost(invocations, state_transitions(history) + children.transitions,
                          ephemeral_mb=int(stack.parameters.get("EphemeralStorage", 10240))),
         errors=errors,
     )
@@ -378,12 +378,112 @@ def progress(facade: AwsFacade, stack: StackInfo, render_id: str, *,
     if output:
         result.duration_s = float(output.get("duration") or 0) or None
         result.fps = str(output.get("fps")) if output.get("fps") else None
-    result.warnings = [str(w) for w in plan_output.get("warnings") or []]
+    result.warnings = [str(w) for w in plan_output.get("warnings") or []] + children.warnings
     if result.fps is None and plan_output.get("fps"):
         result.fps = str(plan_output["fps"])
     if result.duration_s is None and plan_output.get("duration"):
         result.duration_s = float(plan_output["duration"])
     return result
+
+
+def _history_errors(history: list[dict[str, Any]]) -> list[ChunkError]:
+    """The failures an execution's history records (retried attempts included), in order;
+    not the execution's own end, which its description holds."""
+    errors: list[ChunkError] = []
+    for event in history:
+        details = _error_details(event)
+        if details and details[0] and event.get("type", "").endswith("Failed") and \
+                event.get("type") != "ExecutionFailed":
+            errors.append(_decode_cause(*details))
+    return errors
+
+
+# --- a Distributed Map's child executions ---------------------------------------------------
+
+_ENDED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+@dataclass
+class MapRunChildren:
+    """What the child executions of a render's Distributed Map (statemachine/render.asl.json
+    uses one above 40 chunks at once) add to its progress; nothing for an inline Map, whose
+    chunk tasks are in the parent's own history.
+
+    ``in_flight``: children running now (DescribeMapRun's ``itemCounts.running``, one chunk
+    each) plus the invocations of ended children still running on Lambda (a stopped render
+    aborts its children, not their invocations), counted from each ended child's history
+    and the invocation records as :func:`running_invocations` does for the parent.
+    ``transitions``: what AWS bills for them, one state transition per child execution the
+    map run starts (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-transitions.html)
+    plus, the children being STANDARD executions, each one's own transitions, counted from
+    its history once it has ended (so a running child's are in the cost once it ends).
+    """
+
+    items_total: int | None = None
+    in_flight: int = 0
+    transitions: int = 0
+    errors: list[ChunkError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, other: MapRunChildren) -> None:
+        if other.items_total is not None:
+            self.items_total = (self.items_total or 0) + other.items_total
+        self.in_flight += other.in_flight
+        self.transitions += other.transitions
+        self.errors.extend(other.errors)
+        self.warnings.extend(other.warnings)
+
+
+def map_run_arns(history: list[dict[str, Any]]) -> list[str]:
+    """The Distributed Map runs an execution started (``MapRunStarted`` events), in order."""
+    arns: list[str] = []
+    for event in history:
+        if event.get("type") == "MapRunStarted":
+            arn = (event.get("mapRunStartedEventDetails") or {}).get("mapRunArn")
+            if arn and str(arn) not in arns:
+                arns.append(str(arn))
+    return arns
+
+
+def read_map_runs(facade: AwsFacade, history: list[dict[str, Any]],
+                  invocations: list[dict[str, Any]]) -> MapRunChildren:
+    """The child executions of every map run in ``history``: per poll one DescribeMapRun,
+    ListExecutions(mapRunArn) a page per 1000 children, and GetExecutionHistory once per
+    child that has ended (the facade keeps ended histories; running children are counted,
+    not read). A map run that cannot be read (a user policy without its permissions) is
+    left out with a warning: accounting never fails a render's progress."""
+    found = MapRunChildren()
+    for arn in map_run_arns(history):
+        try:
+            found.add(_read_map_run(facade, arn, invocations))
+        except AwsCallFailed as error:
+            found.warnings.append(
+                f"the chunks' child executions (Distributed Map run {arn}) could not be "
+                f"read, so chunks in flight and the Step Functions cost leave them out: "
+                f"{error.message} (reading them needs states:DescribeMapRun and "
+                "states:ListExecutions on the map run, states:GetExecutionHistory on its "
+                "executions)")
+    return found
+
+
+def _read_map_run(facade: AwsFacade, arn: str,
+                  invocations: list[dict[str, Any]]) -> MapRunChildren:
+    counts = facade.describe_map_run(arn).get("itemCounts") or {}
+    children = facade.list_map_run_executions(arn)
+    read = MapRunChildren(
+        items_total=int(counts["total"]) if counts.get("total") is not None else None,
+        in_flight=int(counts.get("running") or 0),
+        transitions=len(children))
+    for child in sorted(children, key=lambda item: (_timestamp(item.get("startDate")),
+                                                   str(item.get("executionArn")))):
+        if child.get("status") not in _ENDED:
+            continue
+        events = facade.ended_execution_history(str(child["executionArn"]),
+                                                int(child.get("redriveCount") or 0))
+        read.transitions += state_transitions(events)
+        read.in_flight += running_invocations(events, invocations)
+        read.errors.extend(_history_errors(events))
+    return read
 
 
 def _utc_time(value: Any) -> datetime | None:
