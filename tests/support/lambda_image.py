@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hfaction.aws.sizing import LAMBDA_MB_PER_VCPU
+
 REGION = "us-east-1"
 SBIN_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"])
 # Lambda runs functions as a user of its choosing, without an /etc/passwd entry.
@@ -151,6 +153,19 @@ class Function:
         elapsed = time.monotonic() - started
         return json.loads(body), elapsed
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time the container's processes have used so far (its cgroup's count), or
+        None where the cgroup does not say."""
+        # cgroup v1 counts nanoseconds (cpuacct.usage), v2 microseconds (usage_usec).
+        script = ("if [ -r /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then "
+                  "echo ns $(cat /sys/fs/cgroup/cpuacct/cpuacct.usage); else "
+                  "echo us $(sed -n 's/^usage_usec //p' /sys/fs/cgroup/cpu.stat); fi")
+        completed = self.podman("exec", self.name, "sh", "-c", script, check=False)
+        unit, _, count = completed.stdout.strip().partition(" ")
+        if completed.returncode != 0 or not count.isdigit():
+            return None
+        return int(count) / (1e9 if unit == "ns" else 1e6)
+
     def logs(self) -> str:
         completed = self.podman("logs", self.name, check=False)
         return (completed.stdout + completed.stderr)[-6000:]
@@ -159,9 +174,20 @@ class Function:
 @contextlib.contextmanager
 def lambda_container(podman: Podman, image_tag: str, image_config: dict[str, Any], rie: Path,
                      *, endpoint: str, bucket: str, memory_mb: int, name_prefix: str,
-                     show_logs: bool = True) -> Iterator[Function]:
-    """The image run as Lambda runs it, behind the RIE."""
+                     show_logs: bool = True, cpu_share: bool = False,
+                     env: dict[str, str] | None = None) -> Iterator[Function]:
+    """The image run as Lambda runs it, behind the RIE.
+
+    ``cpu_share`` imposes Lambda's CPU and memory limits for ``memory_mb``: 1 vCPU per
+    1,769 MB (capped at this machine's cores), and the memory itself.
+    """
     rie_port, api_port = free_port(), free_port()
+    limits: list[str] = []
+    if cpu_share:
+        cpus = min(memory_mb / LAMBDA_MB_PER_VCPU, len(os.sched_getaffinity(0)))
+        limits = ["--cpus", f"{cpus:.3f}", "--memory", f"{memory_mb}m",
+                  "--memory-swap", f"{memory_mb}m"]
+    extra_env = [arg for key, value in (env or {}).items() for arg in ("--env", f"{key}={value}")]
     name = f"{name_prefix}-{uuid.uuid4().hex[:8]}"
     # What Lambda itself would run: the image's own ENTRYPOINT and CMD, behind the RIE.
     command = [*(image_config.get("Entrypoint") or []), *(image_config.get("Cmd") or [])]
@@ -184,6 +210,7 @@ def lambda_container(podman: Podman, image_tag: str, image_config: dict[str, Any
         "--env", f"AWS_REGION={REGION}",
         "--env", "AWS_LAMBDA_FUNCTION_TIMEOUT=900",
         "--env", f"AWS_LAMBDA_FUNCTION_MEMORY_SIZE={memory_mb}",
+        *extra_env, *limits,
         image_tag,
         "--runtime-interface-emulator-address", f"127.0.0.1:{rie_port}",
         "--runtime-api-address", f"127.0.0.1:{api_port}",
