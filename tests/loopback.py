@@ -1,10 +1,12 @@
 """A real HTTP server on loopback that records each request and answers it with a route
 function: the stand-in for token endpoints, STS, the GitHub API, Google Fonts and
-hostile URLs, in unit and integration tests alike."""
+hostile URLs, in unit and integration tests alike; and bare TCP and UDP listeners that
+record who reached them."""
 
 from __future__ import annotations
 
 import http.server
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,3 +66,75 @@ class RecordingServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@dataclass
+class Connection:
+    """One TCP connection a listener accepted, and the bytes the peer sent on it."""
+
+    peer: tuple[str, int]
+    received: bytes = b""
+
+
+class TcpListener:
+    """A bare TCP listener on loopback that records every connection and what it was sent,
+    answering nothing: the stand-in for a WebSocket, TURN or FTP server a page or a
+    redirect must not reach. ``port`` may be given to listen beside a UDP listener."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.connections: list[Connection] = []
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", port))
+        self._socket.listen(16)
+        self.port: int = self._socket.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                peer, address = self._socket.accept()
+            except OSError:
+                return
+            connection = Connection(address)
+            self.connections.append(connection)
+            threading.Thread(target=self._read, args=(peer, connection), daemon=True).start()
+
+    @staticmethod
+    def _read(peer: socket.socket, connection: Connection) -> None:
+        peer.settimeout(10)
+        with peer:
+            while True:
+                try:
+                    data = peer.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                connection.received += data
+
+    def stop(self) -> None:
+        self._socket.close()
+
+
+class UdpListener:
+    """A UDP socket on loopback that records every datagram: the stand-in for a STUN or
+    TURN server."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.datagrams: list[tuple[bytes, tuple[str, int]]] = []
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._socket.bind(("127.0.0.1", port))
+        self.port: int = self._socket.getsockname()[1]
+        threading.Thread(target=self._receive, daemon=True).start()
+
+    def _receive(self) -> None:
+        while True:
+            try:
+                data, address = self._socket.recvfrom(65536)
+            except OSError:
+                return
+            self.datagrams.append((data, address))
+
+    def stop(self) -> None:
+        self._socket.close()

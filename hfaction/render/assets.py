@@ -102,12 +102,84 @@ class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
         return self.do_open(_PublicHTTPSConnection, req)
 
 
-def open_url(request: urllib.request.Request, timeout: float) -> Any:
-    """urlopen, refusing non-public peers (redirect targets too) when the environment says."""
-    if os.environ.get(FETCH_PRIVATE_ENV, "allow").strip().lower() == "deny":
-        opener = urllib.request.build_opener(_PublicHTTPHandler, _PublicHTTPSHandler)
-        return opener.open(request, timeout=timeout)
-    return urllib.request.urlopen(request, timeout=timeout)
+# The only schemes fetched. urllib's default opener also speaks ftp:, file: and data:, and
+# follows a redirect to ftp://: a project's URL could then reach an internal service (or
+# this machine's files) through a server that answers with a redirect.
+FETCH_SCHEMES = ("http", "https")
+
+
+class SchemeRefused(urllib.error.URLError):
+    """A URL, or the target of a redirect, that is not http(s)."""
+
+    def __init__(self, url: str, *, redirected_from: str | None = None) -> None:
+        self.url = url
+        self.redirected_from = redirected_from
+        what = f"a redirect to {url}" if redirected_from else url
+        super().__init__(f"{what} is refused: only http and https URLs are fetched")
+
+
+def _refuse_other_schemes(url: str, *, redirected_from: str | None = None) -> None:
+    if urlsplit(url).scheme.lower() not in FETCH_SCHEMES:
+        raise SchemeRefused(url, redirected_from=redirected_from)
+
+
+class _HTTPOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects to http(s) only, and says which one it refused (urllib turns a
+    redirect to file: into a bare HTTP 30x error and follows one to ftp:)."""
+
+    def http_error_302(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                       headers: Any) -> Any:
+        location = headers.get("location") or headers.get("uri")
+        if location:
+            try:
+                _refuse_other_schemes(urljoin(req.full_url, location),
+                                      redirected_from=req.full_url)
+            except SchemeRefused:
+                fp.close()
+                raise
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> urllib.request.Request | None:
+        # The target as urllib resolved it, checked again.
+        try:
+            _refuse_other_schemes(newurl, redirected_from=req.full_url)
+        except SchemeRefused:
+            fp.close()
+            raise
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def http_opener(*, public_only: bool = False) -> urllib.request.OpenerDirector:
+    """An opener that speaks http and https and nothing else: no FTP, file or data handler
+    (build_opener adds them all), redirects to http(s) only, proxies from the environment
+    for http(s) only. ``public_only`` refuses non-public peers, redirect targets too."""
+    opener = urllib.request.OpenerDirector()
+    proxies = {scheme: url for scheme, url in urllib.request.getproxies().items()
+               if scheme in FETCH_SCHEMES}
+    for handler in (
+        urllib.request.ProxyHandler(proxies),
+        urllib.request.UnknownHandler(),  # any other scheme: "unknown url type"
+        _PublicHTTPHandler() if public_only else urllib.request.HTTPHandler(),
+        _PublicHTTPSHandler() if public_only else urllib.request.HTTPSHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        _HTTPOnlyRedirects(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
+def open_url(request: urllib.request.Request, timeout: float, *,
+             public_only: bool | None = None) -> Any:
+    """Open an http(s) URL with :func:`http_opener`; ``public_only`` defaults to what the
+    environment says (HFACTION_FETCH_PRIVATE)."""
+    _refuse_other_schemes(request.full_url)
+    if public_only is None:
+        public_only = os.environ.get(FETCH_PRIVATE_ENV, "allow").strip().lower() == "deny"
+    return http_opener(public_only=public_only).open(request, timeout=timeout)
 
 
 def _cache_path(cache_dir: Path, url: str) -> Path | None:
@@ -164,6 +236,11 @@ class RemoteFetcher:
             with open_url(request, FETCH_TIMEOUT_S) as response:
                 body = response.read(self.max_bytes + 1)
                 content_type = response.headers.get_content_type() or guessed
+        except SchemeRefused as error:
+            raise RemoteAssetFetchFailed(
+                f"could not fetch {url}: {error.reason}",
+                hint="serve the file over http(s), or put it into the project",
+            ) from None
         except urllib.error.HTTPError as error:
             raise RemoteAssetFetchFailed(
                 f"could not fetch {url}: HTTP {error.code}",

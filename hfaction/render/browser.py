@@ -83,6 +83,25 @@ def browser_version(path: str) -> str:
     return completed.stdout.decode("utf-8", "replace").strip()
 
 
+# Request routing (capture.AssetServer) sees HTTP(S) requests only: a WebSocket, a
+# WebTransport session or WebRTC's STUN/TURN traffic would leave the page unseen, from a
+# worker too, where no init script runs (runtime/egress.js guards the page's frames).
+# These flags stop them in the network stack:
+NO_EGRESS_ARGS = (
+    # Every connection goes through a proxy that cannot be reached (.invalid never
+    # resolves), loopback included: Chromium sends localhost around a proxy unless told.
+    # Routed requests are answered before they reach the network, so they never meet it.
+    "--proxy-server=http://no-egress.invalid:9",
+    "--proxy-bypass-list=<-loopback>",
+    # No host name, nor IP literal, resolves: no connection starts, and no DNS query
+    # carries a name (or a variable in it) out.
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    # WebRTC sends no UDP (STUN, TURN) around the proxy, and TURN over TCP meets the
+    # dead proxy: ICE gathering reaches no server.
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+)
+
+
 def launch_args(browser: BrowserInfo) -> list[str]:
     """Flags for deterministic, offline, software-rendered capture."""
     args = [
@@ -113,6 +132,7 @@ def launch_args(browser: BrowserInfo) -> list[str]:
         # Lambda's /dev/shm is tiny; shared memory there makes Chromium crash.
         "--disable-dev-shm-usage",
         "--disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication",
+        *NO_EGRESS_ARGS,
     ]
     if browser.begin_frame:
         # Frames are produced only when we ask (HeadlessExperimental.beginFrame), with

@@ -21,7 +21,15 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from playwright.sync_api import Browser, CDPSession, Page, Playwright, Route, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    CDPSession,
+    Page,
+    Playwright,
+    Route,
+    WebSocketRoute,
+    sync_playwright,
+)
 from playwright.sync_api import Error as PlaywrightError
 
 from hfaction.errors import (
@@ -102,6 +110,17 @@ mimetypes.add_type("font/otf", ".otf")
 def runtime_source() -> str:
     runtime = resources.files("hfaction.render") / "runtime" / "runtime.js"
     return runtime.read_text(encoding="utf-8")
+
+
+def egress_source() -> str:
+    """The init script that leaves the page no WebSocket, WebTransport nor WebRTC."""
+    guard = resources.files("hfaction.render") / "runtime" / "egress.js"
+    return guard.read_text(encoding="utf-8")
+
+
+def _close_web_socket(socket: WebSocketRoute) -> None:
+    # Never connected to the server: the page sees its socket close.
+    socket.close()
 
 
 FetchRemote = Callable[[str], RemoteAsset]
@@ -307,9 +326,20 @@ class CompositionPage:
             service_workers="block", java_script_enabled=True,
         )
         self._context.route("**/*", server.handle)
+        # route() sees HTTP(S) only. The page's other ways out are closed in layers: the
+        # launch flags (browser.NO_EGRESS_ARGS) in the network stack; Playwright's
+        # WebSocket routing, which closes every socket a frame opens; and the egress guard
+        # (runtime/egress.js), which replaces WebSocket, WebTransport and RTCPeerConnection
+        # in every frame before the page's scripts run. The guard runs before the routing's
+        # script, so the "native" WebSocket that script keeps is the guard's stub, and again
+        # after it, so the page meets the stub's synchronous SecurityError (the same in
+        # every run) rather than a close that comes back from Python.
+        guard = egress_source()
+        self._context.add_init_script(script=guard)
+        self._context.route_web_socket(lambda _url: True, _close_web_socket)
         self._context.add_init_script(
-            script=f"window.__hfConfig = {json.dumps(runtime_config)};\n{runtime_source()}\n"
-            f"{FONT_FACES_SCRIPT}"
+            script=f"{guard}\nwindow.__hfConfig = {json.dumps(runtime_config)};\n"
+            f"{runtime_source()}\n{FONT_FACES_SCRIPT}"
         )
         self.page: Page = self._context.new_page()
         self.page.on("pageerror", self._on_page_error)

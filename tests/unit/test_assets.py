@@ -101,7 +101,7 @@ def test_remote_fetcher_uses_the_cache_and_follows_css(tmp_path: Path,
     def no_network(*args: object, **kwargs: object) -> None:
         raise AssertionError("the network was used")
 
-    monkeypatch.setattr("urllib.request.urlopen", no_network)
+    monkeypatch.setattr("hfaction.render.assets.open_url", no_network)
     cache = tmp_path / "cache"
     write(cache, "cdn.example.com/lib/css/main.css", "@font-face{src:url(fonts/a.woff2)}")
     write(cache, "cdn.example.com/lib/css/fonts/a.woff2", "WOFF2")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from hfaction.errors import BrowserNotFound
-from hfaction.render.browser import BrowserInfo, launch_args, resolve_browser
+from hfaction.render.browser import NO_EGRESS_ARGS, BrowserInfo, launch_args, resolve_browser
 
 SWIFTSHADER = ["--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
 BEGIN_FRAME = ["--enable-begin-frame-control", "--deterministic-mode",
@@ -26,6 +27,23 @@ def test_launch_args_always_software_rendered(browser: BrowserInfo) -> None:
     assert "--disable-dev-shm-usage" in args
     assert len(args) == len(set(args))
     assert all(arg.startswith("--") for arg in args)
+
+
+@pytest.mark.parametrize("browser", [SHELL, CHROMIUM], ids=["headless-shell", "chromium"])
+def test_launch_args_leave_no_way_out_of_the_browser(browser: BrowserInfo) -> None:
+    # Issue 13: routing sees HTTP(S) only, so the network stack itself must not connect
+    # (WebSockets, WebTransport, WebRTC, from workers too): tests/integration/test_egress.py.
+    args = launch_args(browser)
+    assert set(NO_EGRESS_ARGS) <= set(args)
+    proxies = [arg.split("=", 1)[1] for arg in args if arg.startswith("--proxy-server=")]
+    assert len(proxies) == 1
+    # A proxy that cannot be reached, and no DIRECT fallback after it.
+    host = urlsplit(proxies[0]).hostname or ""
+    assert host.endswith(".invalid") and ";" not in proxies[0] and "direct" not in proxies[0]
+    # Chromium sends loopback around the proxy unless told otherwise.
+    assert "--proxy-bypass-list=<-loopback>" in args
+    assert "--host-resolver-rules=MAP * ~NOTFOUND" in args
+    assert "--force-webrtc-ip-handling-policy=disable_non_proxied_udp" in args
 
 
 def test_launch_args_begin_frame_only_for_headless_shell() -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from hfaction.errors import FontFetchFailed
+from hfaction.render.assets import open_url
 from hfaction.render.fonts.aliases import bundled_family_for
 from hfaction.render.fonts.css import FaceRule, match_weight
 
@@ -83,7 +84,9 @@ def font_cache_dir() -> Path:
 def _download(url: str, what: str, max_bytes: int) -> bytes:
     request = urllib.request.Request(url, headers={"User-Agent": "hfaction"})
     try:
-        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_S) as response:
+        # http(s) only, redirects too. The registry is the operator's (a private mirror
+        # is fine): its peers are not checked against HFACTION_FETCH_PRIVATE.
+        with open_url(request, FETCH_TIMEOUT_S, public_only=False) as response:
             body: bytes = response.read(max_bytes + 1)
     except urllib.error.HTTPError as error:
         raise FontFetchFailed(f"could not fetch {what} from {url}: HTTP {error.code}",
