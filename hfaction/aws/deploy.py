@@ -43,6 +43,8 @@ LAMBDA_MIN_UNRESERVED = 100
 EXTRA_RESERVED = 2
 # The stack tag holding stack_digest(): what --only-if-outdated compares besides parameters.
 DIGEST_TAG = "hfaction-digest"
+# template.yaml's PermissionsBoundaryArn: a customer managed policy's ARN.
+_BOUNDARY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:policy/[A-Za-z0-9+=,.@_/-]{1,512}$")
 
 
 
@@ -115,6 +117,9 @@ class DeployOptions:
     architecture: str = "x86_64"
     retention_days: int = 7
     image_uri: str | None = None
+    # The stack's roles' permissions boundary: None keeps the stack's (none for a new
+    # stack), "" removes it.
+    permissions_boundary: str | None = None
 
 
 @dataclass
@@ -147,6 +152,11 @@ def plan_deploy(options: DeployOptions, facade: AwsFacade) -> DeployPlan:
         raise InvalidOption(f"--memory {options.memory} MB: Lambda allows 128 to 10240")
     if options.concurrency < 1:
         raise InvalidOption(f"--concurrency {options.concurrency} must be at least 1")
+    boundary = options.permissions_boundary
+    if boundary and not _BOUNDARY_ARN.fullmatch(boundary):
+        raise InvalidOption(f"--permissions-boundary {boundary!r} is not a managed policy's "
+                            "ARN", hint="arn:aws:iam::ACCOUNT:policy/STACK-boundary, made "
+                            "from 'hfaction policies boundary'")
     notes: list[str] = []
     limit, unreserved = facade.account_concurrency()
     current = 0
@@ -188,6 +198,8 @@ def plan_deploy(options: DeployOptions, facade: AwsFacade) -> DeployPlan:
     build = options.image_uri is None
     if options.image_uri:
         parameters["ImageUri"] = options.image_uri
+    if boundary is not None:  # else sam deploy keeps the stack's value (UsePreviousValue)
+        parameters["PermissionsBoundaryArn"] = boundary
     return DeployPlan(stack_name=options.stack_name, region=options.region,
                       parameters=parameters,
                       tags={"hfaction-version": __version__, DIGEST_TAG: stack_digest()},
@@ -254,7 +266,9 @@ def sam_deploy_args(sam: str, plan_: DeployPlan, template: Path) -> list[str]:
             "--capabilities", "CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND",
             "--no-confirm-changeset", "--no-fail-on-empty-changeset", "--no-progressbar",
             "--parameter-overrides",
-            *[f"{key}={value}" for key, value in plan_.parameters.items()],
+            # sam reads an empty value only quoted.
+            *[f"{key}={value}" if value else f'{key}=""'
+              for key, value in plan_.parameters.items()],
             "--tags", *[f"{key}={value}" for key, value in plan_.tags.items()]]
     if plan_.region:
         args += ["--region", plan_.region]

@@ -11,7 +11,9 @@ Example::
 
     app = App()
     stack = Stack(app, "video")
-    HfactionRenderStack(stack, "Render", image_uri="....dkr.ecr....amazonaws.com/r:0.1.0")
+    HfactionRenderStack(stack, "Render")  # cdk deploy builds and pushes the image
+    # or, with an image already in ECR (then no `cdk bootstrap` is needed):
+    # HfactionRenderStack(stack, "Render", image_uri="....dkr.ecr....amazonaws.com/r:0.1.0")
     app.synth()
 """
 

@@ -21,9 +21,14 @@ It is a Construct, not a Stack, so it can join a stack that holds other resource
 template's logical ids and output names (``RenderBucketName``, ``RenderStateMachineArn``,
 ...) are kept: those outputs are what ``hfaction lambda render --stack-name`` reads, and
 they allow one construct per stack (a second one is refused). The translation runs at
-synthesis, hence aws-sam-translator in the ``cdk`` extra. Nothing here needs a custom
-resource or an asset: the stack deploys without ``cdk bootstrap`` when synthesized with
-``generate_bootstrap_version_rule=False``.
+synthesis, hence aws-sam-translator in the ``cdk`` extra.
+
+The image: without ``image_uri``, the render image is a Docker image asset built from the
+packaged recipe (handler/Dockerfile and the context :mod:`hfaction.cdk.image` stages), so
+``cdk deploy`` builds and pushes it, into the bootstrap's asset repository (``cdk
+bootstrap`` once per account and region). With ``image_uri`` (an image already in ECR),
+nothing here needs a custom resource or an asset: the stack deploys without ``cdk
+bootstrap`` when synthesized with ``generate_bootstrap_version_rule=False``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import Stack
+from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
@@ -51,10 +57,12 @@ _TOKEN_PARAMETERS = frozenset({"ImageUri"})
 class HfactionRenderStack(Construct):  # type: ignore[misc]  # CDK stubs skipped (pyproject)
     """The hfaction render stack: bucket, render function, state machine, outputs.
 
-    Every prop but ``image_uri`` defaults to template.yaml's parameter default (None
-    means "the template's"); each is checked against the template's constraints.
+    Every prop defaults to template.yaml's parameter default (None means "the
+    template's"); each is checked against the template's constraints.
 
     :param image_uri: the render image (ECR URI) for ``architecture``; may be a token.
+        None: a Docker image asset of hfaction's own recipe, built and pushed by ``cdk
+        deploy`` (needs ``cdk bootstrap``, and pip with the package index at synthesis).
     :param project_name: prefix of every physical name (template ProjectName).
     :param concurrency: chunks rendered at once (the Map's MaxConcurrency).
     :param memory_size: Lambda memory in MB.
@@ -67,9 +75,11 @@ class HfactionRenderStack(Construct):  # type: ignore[misc]  # CDK stubs skipped
     :param reserve_concurrency: reserve ``concurrency + 2`` executions for the function.
     :param adopt_bucket: must stay unset (False): the construct makes its own bucket (adopt
         a retained one with ``cdk import`` instead).
+    :param permissions_boundary_arn: the managed policy (an ARN, not a token) the stack's
+        roles get as their permissions boundary (``hfaction policies boundary``).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, image_uri: str,
+    def __init__(self, scope: Construct, construct_id: str, *, image_uri: str | None = None,
                  project_name: str | None = None, concurrency: int | None = None,
                  memory_size: int | None = None, architecture: str | None = None,
                  intermediate_retention_days: int | None = None,
@@ -77,7 +87,8 @@ class HfactionRenderStack(Construct):  # type: ignore[misc]  # CDK stubs skipped
                  preview_retention_days: int | None = None,
                  log_retention_days: int | None = None, hfaction_version: str | None = None,
                  reserve_concurrency: bool | None = None,
-                 adopt_bucket: bool | None = None) -> None:
+                 adopt_bucket: bool | None = None,
+                 permissions_boundary_arn: str | None = None) -> None:
         # Everything that can refuse the props runs before this construct joins the tree.
         stack = Stack.of(scope)
         others = [c.node.path for c in stack.node.find_all()
@@ -97,12 +108,18 @@ class HfactionRenderStack(Construct):  # type: ignore[misc]  # CDK stubs skipped
             "PreviewRetentionDays": preview_retention_days,
             "LogRetentionDays": log_retention_days, "HfactionVersion": hfaction_version,
             "ReserveConcurrency": reserve_concurrency, "AdoptBucket": adopt_bucket,
+            "PermissionsBoundaryArn": permissions_boundary_arn,
             # A placeholder for the checks: the real value (maybe a token) goes to CfnInclude.
             "ImageUri": "image-uri-given-to-cfn-include",
         }
         template = stack_template(given, keep=_TOKEN_PARAMETERS)
         super().__init__(scope, construct_id)
         self.template = template  # the CloudFormation included, as data
+        # The image asset, when no image is given (None otherwise).
+        self.image_asset: ecr_assets.DockerImageAsset | None = None
+        if image_uri is None:
+            self.image_asset = self._image_asset()
+            image_uri = self.image_asset.image_uri
         with tempfile.TemporaryDirectory(prefix="hfaction-cdk-") as scratch:
             path = Path(scratch) / "render-stack.json"
             path.write_text(json.dumps(self.template))
@@ -130,3 +147,16 @@ class HfactionRenderStack(Construct):  # type: ignore[misc]  # CDK stubs skipped
             same_environment=True)
         self.state_machine: sfn.IStateMachine = sfn.StateMachine.from_state_machine_arn(
             self, "RenderStateMachineRef", self.cfn_state_machine.attr_arn)
+
+    def _image_asset(self) -> ecr_assets.DockerImageAsset:
+        """hfaction's render image for the function's architecture, as a Docker image
+        asset: synthesis copies its staged context into the cloud assembly, ``cdk deploy``
+        builds it (for that platform) and pushes it."""
+        from hfaction.cdk.image import PLATFORMS, image_context
+
+        (architecture,) = self.template["Resources"]["RenderFunction"]["Properties"][
+            "Architectures"]
+        platform = ecr_assets.Platform.custom(PLATFORMS[architecture])
+        return ecr_assets.DockerImageAsset(self, "RenderImage",
+                                           directory=str(image_context(architecture)),
+                                           platform=platform)

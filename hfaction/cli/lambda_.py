@@ -37,6 +37,11 @@ PresignOpt = Annotated[int, typer.Option(
     "--presign-expiry", help="Seconds the MP4 and poster links stay valid (at most 7 days; "
     "never longer than the credentials that sign them).")]
 RenderIdArg = Annotated[str, typer.Argument(help="Render id from 'lambda render'.")]
+BoundaryArnOpt = Annotated[str | None, typer.Option(
+    "--permissions-boundary", envvar="HFACTION_PERMISSIONS_BOUNDARY",
+    help="ARN of the managed policy every role of the stack gets as its permissions "
+    "boundary ('hfaction policies boundary' prints it; the deploy policy of 'hfaction "
+    "policies user' requires it). Default: the stack's current one; '' removes it.")]
 
 
 def _say(text: str) -> None:
@@ -83,6 +88,7 @@ def deploy(
     only_if_outdated: Annotated[bool, typer.Option(
         "--only-if-outdated", help="Do nothing when the stack already runs this hfaction "
         "version with these settings.")] = False,
+    permissions_boundary: BoundaryArnOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Deploy or update the render stack (idempotent) with SAM.
@@ -94,7 +100,8 @@ def deploy(
     facade = _stack(stack_name, region).facade()
     plan_ = plan_deploy(DeployOptions(stack_name=stack_name, region=region,
                                       concurrency=concurrency, memory=memory,
-                                      architecture=architecture, image_uri=image_uri), facade)
+                                      architecture=architecture, image_uri=image_uri,
+                                      permissions_boundary=permissions_boundary), facade)
     for note in plan_.notes:
         _note(note)
     stack = current_stack(plan_, facade) if only_if_outdated else None

@@ -19,13 +19,17 @@ render makes and checks that the printed policy allows each one.
 
 What the deploy part grants is powerful, by nature: CloudFormation creates the stack's
 roles with the deployer's credentials, so the policy allows creating, changing and deleting
-any role named ``role/STACK-*`` (STACK the stack name) and attaching or writing any policy
-to it. It has no ``iam:PermissionsBoundary`` condition (template.yaml sets no boundary on
-its roles, so one would refuse the deploy): whoever holds the deploy part can make a
-``STACK-*`` role with any permissions in the account. ``iam:PassRole`` is narrower: only
-those roles, and only to Lambda and Step Functions (``iam:PassedToService``). Give the
-deploy part to deploy jobs only; a render-only job needs ``--part render``, which has no
-IAM action.
+roles named ``role/STACK-*`` (STACK the stack name) and writing their policies. Those
+calls carry an ``iam:PermissionsBoundary`` condition: only for roles whose permissions
+boundary is the managed policy ``STACK-boundary`` (:func:`boundary_policy`, printed by
+``hfaction policies boundary``: the stack's bucket, function, state machine and logs,
+nothing of IAM), which template.yaml's ``PermissionsBoundaryArn`` puts on every role it
+makes; lifting a role's boundary or changing that policy is denied. So whoever holds the
+deploy part cannot make a role that does more than the stack's. ``iam:PassRole`` is
+narrower still: only those roles, and only to Lambda and Step Functions
+(``iam:PassedToService``). Give the deploy part to deploy jobs only; a render-only job
+needs ``--part render``, which has no IAM action, and a pull-request preview
+``--part pull-request``, which writes only sites and cannot touch ``renders/``.
 
 The package's modules:
 
@@ -49,6 +53,7 @@ from hfaction.policies.documents import (
     GITHUB_OIDC_HOST,
     VERSION,
     RoleRequest,
+    boundary_policy,
     github_subject,
     identity_policy,
     role_policies,
@@ -56,8 +61,10 @@ from hfaction.policies.documents import (
     user_policy,
 )
 from hfaction.policies.evaluate import (
+    Context,
     Statement,
     Verdict,
+    condition_holds,
     decide,
     evaluate,
     over_broad,
@@ -76,10 +83,12 @@ from hfaction.policies.lint import (
 )
 from hfaction.policies.required import (
     ACCOUNT,
+    BOUNDARY_ACTIONS,
     DEPLOY_CALLS,
     NO_PERMISSION_NEEDED,
     PARTS,
     PASS_ROLE_CONDITION,
+    PULL_REQUEST_CALLS,
     REGION,
     RENDER_CALLS,
     RESOURCE_KINDS,
@@ -88,6 +97,7 @@ from hfaction.policies.required import (
     UNUSED_FEATURES,
     Need,
     StackScope,
+    boundary_condition,
     check_scope,
     cloudformation_needs,
     handler_kinds,
@@ -108,6 +118,7 @@ __all__ = [
     "ACCOUNT",
     "ANY_ACCOUNT",
     "ANY_REGION",
+    "BOUNDARY_ACTIONS",
     "DEPLOY_CALLS",
     "GITHUB_AUDIENCE",
     "GITHUB_OIDC_HOST",
@@ -115,6 +126,7 @@ __all__ = [
     "NO_PERMISSION_NEEDED",
     "PARTS",
     "PASS_ROLE_CONDITION",
+    "PULL_REQUEST_CALLS",
     "READ_VERBS",
     "REGION",
     "RENDER_CALLS",
@@ -123,6 +135,7 @@ __all__ = [
     "STACK_NAME",
     "UNUSED_FEATURES",
     "VERSION",
+    "Context",
     "LintFinding",
     "Need",
     "Report",
@@ -131,9 +144,12 @@ __all__ = [
     "Statement",
     "Verdict",
     "action_matches",
+    "boundary_condition",
+    "boundary_policy",
     "check_scope",
     "cloudformation_needs",
     "compress_actions",
+    "condition_holds",
     "decide",
     "evaluate",
     "format_report",

@@ -1,5 +1,6 @@
 """The policy documents ``hfaction policies`` prints: the identity policy of a user or
-role (one statement per group of resources), and a role's GitHub OIDC trust policy.
+role (one statement per group of resources), a role's GitHub OIDC trust policy, and the
+permissions boundary of the stack's own roles.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from typing import Any
 from hfaction.errors import GithubSubjectInvalid, InvalidOption
 from hfaction.policies.compress import MANAGED_POLICY_LIMIT, compress_actions, policy_size
 from hfaction.policies.required import (
+    BOUNDARY_REMOVING_ACTIONS,
     RESOURCE_KINDS,
     StackScope,
     _printed,
+    boundary_condition,
     check_scope,
     required,
 )
@@ -28,11 +31,15 @@ GITHUB_AUDIENCE = "sts.amazonaws.com"
 _CLOUDFORMATION_KINDS = ("stack", "changeset", "sam_transform")
 # Statement ids name their resources; "any" says why it cannot be scoped.
 _KIND_LABEL = {"stack": "Stack", "changeset": "", "sam_transform": "",
-               "bucket": "Bucket", "objects": "Objects",
+               "bucket": "Bucket", "objects": "Objects", "site_objects": "Sites",
+               "work_objects": "Work", "preview_objects": "Previews",
                "function": "Function", "roles": "Roles", "log_groups": "LogGroups",
                "state_machine": "StateMachine",
                "executions": "Executions", "repository": "ImageRepository",
-               "any": "AccountLevelNoResourceArn"}
+               "boundary": "PermissionsBoundary", "any": "AccountLevelNoResourceArn"}
+# Statement id suffix of a conditional statement, by the condition key it tests.
+_CONDITION_LABEL = {"iam:PassedToService": "ToLambdaOrStates",
+                    "iam:PermissionsBoundary": "WithPermissionsBoundary"}
 
 
 def identity_policy(scope: StackScope, part: str = "all") -> dict[str, Any]:
@@ -48,6 +55,13 @@ def identity_policy(scope: StackScope, part: str = "all") -> dict[str, Any]:
         merged.setdefault((need.group, need.action), set()).update(need.kinds)
         if need.condition:
             conditions[need.action] = need.condition
+        if need.boundary:
+            conditions[need.action] = boundary_condition(scope)
+    # Both parts at once: what the deploy part already allows is not written again (so
+    # the whole policy fits one managed policy).
+    for (group, action), kinds in list(merged.items()):
+        if group != "Deploy" and kinds <= merged.get(("Deploy", action), set()):
+            del merged[(group, action)]
     for (group, action), needed_kinds in merged.items():
         kinds = needed_kinds
         if "any" in kinds:  # already unscoped: other kinds add nothing
@@ -62,7 +76,8 @@ def identity_policy(scope: StackScope, part: str = "all") -> dict[str, Any]:
             groups.items(), key=lambda item: (item[0][0] != "Deploy", item[0][1], item[0][2])):
         sid = group + "".join(_KIND_LABEL[kind] for kind in statement_kinds)
         if condition != "null":
-            sid += "ToLambdaOrStates"
+            keys = [key for block in json.loads(condition).values() for key in block]
+            sid += "".join(_CONDITION_LABEL[key] for key in keys)
         arns = sorted({_printed(arn) for kind in statement_kinds
                        for arn in scope.resource(kind)})
         statement: dict[str, Any] = {"Sid": sid, "Effect": "Allow",
@@ -71,6 +86,59 @@ def identity_policy(scope: StackScope, part: str = "all") -> dict[str, Any]:
         if condition != "null":
             statement["Condition"] = json.loads(condition)
         statements.append(statement)
+    if part in ("all", "deploy"):
+        statements.insert(_after_deploy(statements), _boundary_guard(scope))
+    return {"Version": VERSION, "Statement": statements}
+
+
+def _after_deploy(statements: list[dict[str, Any]]) -> int:
+    return sum(1 for statement in statements if statement["Sid"].startswith("Deploy"))
+
+
+def _boundary_guard(scope: StackScope) -> dict[str, Any]:
+    """The deploy part's Deny: whatever else its holder may do (another policy), the stack's
+    roles keep their boundary. (Nothing here allows changing the boundary policy itself.)"""
+    (roles,) = scope.resource("roles")
+    return {"Sid": "DeployKeepsPermissionsBoundary", "Effect": "Deny",
+            "Action": list(BOUNDARY_REMOVING_ACTIONS), "Resource": _printed(roles)}
+
+
+# The most any role of the stack may do (template.yaml's RenderFunctionRole and
+# RenderStateMachineRole, and AWSLambdaBasicExecutionRole on the function's log group):
+# (statement id, actions, resource kinds). Nothing of IAM, nothing outside the stack.
+_BOUNDARY_GRANTS: list[tuple[str, list[str], tuple[str, ...]]] = [
+    ("BoundaryBucket", ["s3:ListBucket"], ("bucket",)),
+    ("BoundaryObjects", ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+     ("objects",)),
+    ("BoundaryFunction", ["lambda:InvokeFunction"], ("function",)),
+    ("BoundaryStateMachine", ["states:StartExecution"], ("state_machine",)),
+    ("BoundaryExecutions", ["states:DescribeExecution", "states:StopExecution"],
+     ("executions",)),
+    ("BoundaryLogGroups", ["logs:CreateLogGroup", "logs:CreateLogStream",
+                           "logs:PutLogEvents"], ("log_groups",)),
+    # Step Functions configures its log delivery through account-level APIs.
+    ("BoundaryAccountLevelNoResourceArn",
+     ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+      "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+      "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"], ("any",)),
+]
+
+
+def boundary_policy(scope: StackScope) -> dict[str, Any]:
+    """``hfaction policies boundary``: the permissions boundary of the stack's roles, a
+    managed policy named :attr:`StackScope.boundary_name`, created once by an admin.
+
+    A role's permissions are what both its own policies and its boundary allow: this is
+    the most the stack's roles may ever do (its bucket, function, state machine, log
+    groups and log delivery), whatever policies a deployer writes on them."""
+    check_scope(scope)
+    statements = []
+    for sid, actions, kinds in _BOUNDARY_GRANTS:
+        arns = [_printed(arn) for kind in kinds for arn in scope.resource(kind)]
+        if kinds == ("executions",):  # a Distributed Map's child executions too
+            arns.append(arns[0].removesuffix(":*") + "/*")
+        statements.append({"Sid": sid, "Effect": "Allow", "Action": actions,
+                           "Resource": arns[0] if len(arns) == 1 else arns})
     return {"Version": VERSION, "Statement": statements}
 
 
@@ -147,14 +215,19 @@ class RoleRequest:
     ref: str | None = None
     pull_requests: bool = False
     environment: str | None = None
-    part: str = "all"
+    # None: "pull-request" for a role trusted by pull requests, else "all".
+    part: str | None = None
 
 
 def role_policies(request: RoleRequest) -> dict[str, Any]:
-    """The role's permissions policy and, for a GitHub repository, its trust policy."""
+    """The role's permissions policy and, for a GitHub repository, its trust policy.
+
+    A role that pull requests may assume gets the pull-request part unless told otherwise:
+    a pull request's code must not deploy (the deploy part manages the stack's roles) nor
+    overwrite final renders."""
     check_scope(request.scope)
-    result: dict[str, Any] = {"permissions_policy": identity_policy(request.scope,
-                                                                    request.part)}
+    part = request.part or ("pull-request" if request.pull_requests else "all")
+    result: dict[str, Any] = {"permissions_policy": identity_policy(request.scope, part)}
     if request.github_repo is None:
         if request.ref is not None or request.pull_requests or request.environment is not None:
             raise GithubSubjectInvalid("--ref, --pull-requests and --environment need "

@@ -1,18 +1,38 @@
 """Evaluating a policy as IAM would: its statements parsed and checked for shape, one
 verdict per required action (an explicit Deny wins, else an Allow, else the implicit
 deny), and what its Allows grant beyond what hfaction needs.
+
+Conditions are evaluated against a request context when one is given (the condition keys
+the request carries, see :func:`condition_holds`); a condition on a key the context does
+not know is reported, not assumed to hold.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from hfaction.errors import PolicyFileInvalid
-from hfaction.policies.iam import action_matches, resource_covers, resource_overlaps
-from hfaction.policies.required import Need, StackScope, _printed
+from hfaction.policies.iam import (
+    _instances,
+    _matches,
+    action_matches,
+    resource_covers,
+    resource_overlaps,
+)
+from hfaction.policies.required import (
+    BOUNDARY_REMOVING_ACTIONS,
+    ESCALATING_ACTIONS,
+    Need,
+    StackScope,
+    _printed,
+)
+
+# A request context: condition key -> its value in the request, None for a key the request
+# does not carry. Keys not in it are unknown: conditions on them are not evaluated.
+Context = Mapping[str, str | None]
 
 
 @dataclass(frozen=True)
@@ -47,6 +67,57 @@ class Statement:
         if any(resource_overlaps(pattern, needed) for pattern in self.resources):
             return "part"
         return "none"
+
+
+def _equals(expected: str, value: str) -> bool:
+    # An unknown account or region in the value stands for whatever the policy names.
+    return any(instance == expected for instance in _instances(value, expected))
+
+
+def _like(expected: str, value: str) -> bool:
+    return any(_matches(expected, instance) for instance in _instances(value, expected))
+
+
+_OPERATORS: dict[str, Callable[[str, str], bool]] = {
+    "StringEquals": _equals, "StringLike": _like, "ArnEquals": _like, "ArnLike": _like,
+    "StringEqualsIgnoreCase": lambda expected, value: _equals(expected.lower(), value.lower()),
+    "Bool": lambda expected, value: expected.lower() == value.lower(),
+}
+_NEGATED = {"StringNotEquals": "StringEquals", "StringNotLike": "StringLike",
+            "ArnNotEquals": "ArnEquals", "ArnNotLike": "ArnLike",
+            "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase"}
+
+
+def condition_holds(condition: dict[str, Any] | None, context: Context | None) -> bool | None:
+    """Whether a statement's Condition holds for a request (IAM's rules: every operator
+    and every key must hold, any of a key's values matches; a key the request lacks fails
+    a positive operator and passes a negated one or ``...IfExists``). None when it tests
+    a key the context does not know, or an operator this does not evaluate."""
+    if not condition:
+        return True
+    known = {key.lower(): value for key, value in (context or {}).items()}
+    results: list[bool] = []
+    for operator, block in condition.items():
+        name = operator.removesuffix("IfExists")
+        negated = name in _NEGATED
+        positive = _NEGATED.get(name, name)
+        if ":" in operator or not isinstance(block, dict) or \
+                (positive not in _OPERATORS and name != "Null"):
+            return None  # ForAnyValue:/ForAllValues:, numeric, date, IP: not evaluated
+        for key, expected in block.items():
+            if str(key).lower() not in known:
+                return None
+            value = known[str(key).lower()]
+            values = [str(item).lower() if isinstance(item, bool) else str(item)
+                      for item in (expected if isinstance(expected, list) else [expected])]
+            if name == "Null":
+                results.append((value is None) == (values[0].lower() == "true"))
+            elif value is None:
+                results.append(negated or operator.endswith("IfExists"))
+            else:
+                matched = any(_OPERATORS[positive](item, value) for item in values)
+                results.append(matched != negated)
+    return all(results)
 
 
 def _strings(value: Any, what: str, where: str, source: str) -> tuple[str, ...]:
@@ -125,14 +196,16 @@ _RANK = {"allowed": 0, "conditional": 1, "missing": 2, "denied": 3}
 
 
 def decide(statements: Sequence[Statement], action: str, needed: str, *,
-           any_part: bool = False) -> Verdict:
+           any_part: bool = False, context: Context | None = None) -> Verdict:
     """IAM's decision for one action on one needed resource pattern: an explicit Deny wins,
-    else an Allow, else the implicit deny. Conditions are not evaluated: an Allow that
-    has one counts as "conditional", a Deny that has one is reported, not applied.
+    else an Allow, else the implicit deny. Conditions are evaluated on ``context`` (the
+    request's condition keys, :func:`condition_holds`); one that cannot be (no context, or
+    a key it lacks) makes an Allow "conditional", and a Deny reported, not applied.
     A Deny on part of the resources is reported, or (``any_part``: resources hfaction
     uses, see :meth:`StackScope.in_use`) denies the action."""
     verdict = Verdict(action, [needed], "", "", "missing")
     allows: list[Statement] = []
+    unconditional: list[Statement] = []
     partial_allows: list[Statement] = []
     for statement in statements:
         if not statement.applies_to_action(action):
@@ -140,8 +213,11 @@ def decide(statements: Sequence[Statement], action: str, needed: str, *,
         reach = statement.reach(needed)
         if reach == "none":
             continue
+        holds = condition_holds(statement.condition, context)
+        if holds is False:
+            continue  # its condition excludes this request
         if statement.effect == "Deny":
-            if statement.condition:
+            if holds is None:
                 verdict.notes.append(f"{statement.where} denies it under a Condition "
                                      "(not evaluated)")
             elif reach == "part" and not any_part:
@@ -155,9 +231,10 @@ def decide(statements: Sequence[Statement], action: str, needed: str, *,
                 return verdict
         elif reach == "all":
             allows.append(statement)
+            if holds:
+                unconditional.append(statement)
         else:
             partial_allows.append(statement)
-    unconditional = [statement for statement in allows if not statement.condition]
     if unconditional:
         verdict.status = "allowed"
         verdict.allowed_by = [statement.where for statement in unconditional]
@@ -180,6 +257,8 @@ def evaluate(statements: Sequence[Statement], needs: Sequence[Need],
     in_use: dict[str, list[str]] = {}
     for need in needs:
         merged.setdefault(need.action, need)
+        if need.boundary:  # any of its needs names the boundary: CloudFormation's does
+            merged[need.action] = need
         for arn in need.resources(scope):
             if arn not in resources.setdefault(need.action, []):
                 resources[need.action].append(arn)
@@ -188,9 +267,12 @@ def evaluate(statements: Sequence[Statement], needs: Sequence[Need],
                 in_use[need.action].append(arn)
     verdicts = []
     for action, need in merged.items():
-        parts = [decide(statements, action, arn) for arn in resources[action]]
+        context = need.context(scope)
+        parts = [decide(statements, action, arn, context=context)
+                 for arn in resources[action]]
         # A Deny on any part of what hfaction uses fails, whatever the Allows say.
-        parts += [part for part in (decide(statements, action, arn, any_part=True)
+        parts += [part for part in (decide(statements, action, arn, any_part=True,
+                                           context=context)
                                     for arn in in_use.get(action, ()))
                   if part.status == "denied"]
         worst = max(parts, key=lambda part: _RANK[part.status])
@@ -277,6 +359,25 @@ def over_broad(statements: Sequence[Statement], needs: Sequence[Need],
                    if statement.applies_to_action(action)]
         unscoped = statement.not_resource or "*" in statement.resources
         passes_roles = statement.applies_to_action("iam:PassRole")
+        reaches_roles = statement.not_resource or any(
+            resource_overlaps(pattern, scope.resource("roles")[0])
+            for pattern in statement.resources)
+        escalating = [action for action in ESCALATING_ACTIONS
+                      if statement.applies_to_action(action)]
+        if escalating and reaches_roles and \
+                "iam:permissionsboundary" not in _condition_keys(statement.condition):
+            findings.append(f"{where}: {', '.join(escalating)} without an "
+                            "iam:PermissionsBoundary condition lets its holder make a role "
+                            "that may do anything (privilege escalation); add Condition "
+                            "ArnEquals iam:PermissionsBoundary "
+                            f"{_printed(scope.boundary_arn())} as 'hfaction policies user' "
+                            "prints, and create that policy with 'hfaction policies "
+                            "boundary'")
+        lifting = [action for action in BOUNDARY_REMOVING_ACTIONS
+                   if statement.applies_to_action(action)]
+        if lifting and reaches_roles:
+            findings.append(f"{where}: {', '.join(lifting)} lets its holder lift the "
+                            "permissions boundary off the stack's roles; do not allow it")
         if passes_roles and "iam:passedtoservice" not in _condition_keys(statement.condition):
             findings.append(f"{where}: iam:PassRole without an iam:PassedToService condition "
                             "lets its holder hand the roles to any service; add Condition "

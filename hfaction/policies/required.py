@@ -22,8 +22,11 @@ SAM_TRANSFORM = "Serverless-2016-10-31"
 STACK_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,33}[a-z0-9])?$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 ACCOUNT = re.compile(r"^\d{12}$")
-# What a policy may cover: everything, or deploying or rendering only.
-PARTS = ("all", "deploy", "render")
+# An IAM policy name (the permissions boundary's).
+POLICY_NAME = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,128}$")
+# What a policy may cover: everything, or deploying or rendering only, or what a
+# pull-request preview needs (rendering with its output under previews/ only).
+PARTS = ("all", "deploy", "render", "pull-request")
 
 
 # --- the stack's resources -----------------------------------------------------------------
@@ -37,6 +40,18 @@ class StackScope:
     region: str | None = None
     account: str | None = None
     partition: str = "aws"
+    # The managed policy every role of the stack has as its permissions boundary
+    # (template.yaml's PermissionsBoundaryArn); None: STACK-boundary.
+    boundary: str | None = None
+
+    @property
+    def boundary_name(self) -> str:
+        return self.boundary or f"{self.stack_name}-boundary"
+
+    def boundary_arn(self) -> str:
+        """The permissions boundary's ARN (an unknown account is :data:`ANY_ACCOUNT`)."""
+        return f"arn:{self.partition}:iam::{self.account or ANY_ACCOUNT}:policy/" \
+               f"{self.boundary_name}"
 
     def resource(self, kind: str) -> list[str]:
         """The ARN patterns of one kind of resource (see :data:`RESOURCE_KINDS`)."""
@@ -55,6 +70,10 @@ class StackScope:
             "sam_transform": [f"arn:{p}:cloudformation:{r}:aws:transform/{SAM_TRANSFORM}"],
             "bucket": [bucket],
             "objects": [f"{bucket}/*"],
+            # The bucket's layout (hfaction/aws/s3uri.py), for the pull-request part.
+            "site_objects": [f"{bucket}/sites/*"],
+            "work_objects": [f"{bucket}/work/*"],
+            "preview_objects": [f"{bucket}/previews/*"],
             "function": [f"arn:{p}:lambda:{r}:{a}:function:{s}-render",
                          f"arn:{p}:lambda:{r}:{a}:function:{s}-render:*"],
             # CloudFormation names the roles SAM adds STACK-LogicalId-RANDOM.
@@ -64,6 +83,7 @@ class StackScope:
             "state_machine": [f"arn:{p}:states:{r}:{a}:stateMachine:{s}-render"],
             "executions": [f"arn:{p}:states:{r}:{a}:execution:{s}-render:*"],
             "repository": [f"arn:{p}:ecr:{r}:{a}:repository/{s}-render"],
+            "boundary": [self.boundary_arn()],
             "any": ["*"],
         }
         return arns[kind]
@@ -88,12 +108,35 @@ class StackScope:
                 for prefix in (SITES_PREFIX, WORK_PREFIX, RENDERS_PREFIX)]
 
 
-RESOURCE_KINDS = ("stack", "changeset", "sam_transform", "bucket", "objects", "function",
-                  "roles", "log_groups", "state_machine", "executions", "repository", "any")
+RESOURCE_KINDS = ("stack", "changeset", "sam_transform", "bucket", "objects", "site_objects",
+                  "work_objects", "preview_objects", "function", "roles", "log_groups",
+                  "state_machine", "executions", "repository", "boundary", "any")
 
 
 PASS_ROLE_CONDITION = {"StringEquals": {"iam:PassedToService": ["lambda.amazonaws.com",
                                                                 "states.amazonaws.com"]}}
+
+# The role-writing calls IAM checks against ``iam:PermissionsBoundary`` (the boundary a
+# CreateRole or PutRolePermissionsBoundary request names, else the role's own). The deploy
+# part allows them only with the stack's boundary, so its holder cannot make or change a
+# STACK-* role into one that does more than the boundary (hfaction policies boundary).
+BOUNDARY_ACTIONS = ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy",
+                    "iam:DetachRolePolicy", "iam:DeleteRolePolicy",
+                    "iam:PutRolePermissionsBoundary")
+# Of those, the ones that grant a role more: without the condition they escalate.
+ESCALATING_ACTIONS = ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy",
+                      "iam:PutRolePermissionsBoundary")
+# Lifts the boundary: the deploy part denies it.
+BOUNDARY_REMOVING_ACTIONS = ("iam:DeleteRolePermissionsBoundary",)
+
+
+def boundary_condition(scope: StackScope) -> dict[str, Any]:
+    """The deploy part's condition on :data:`BOUNDARY_ACTIONS`: the stack's boundary (a
+    pattern when the account is not given: "*", matched as any account's)."""
+    arn = _printed(scope.boundary_arn())
+    # ArnEquals: the key is an ARN (the service authorization reference; StringEquals works
+    # too, parliament flags it as a type mismatch).
+    return {"ArnLike" if "*" in arn else "ArnEquals": {"iam:PermissionsBoundary": arn}}
 
 
 @dataclass(frozen=True)
@@ -103,12 +146,19 @@ class Need:
 
     action: str
     kinds: tuple[str, ...]
-    group: str  # "Deploy" or "Render"
+    group: str  # "Deploy", "Render" or "PullRequest"
     why: str
     condition: dict[str, Any] | None = None
+    # The request names the stack's permissions boundary (iam:PermissionsBoundary).
+    boundary: bool = False
 
     def resources(self, scope: StackScope) -> list[str]:
         return [arn for kind in self.kinds for arn in scope.resource(kind)]
+
+    def context(self, scope: StackScope) -> dict[str, str | None] | None:
+        """The condition keys of the request hfaction (or CloudFormation) makes, as far as
+        they are known: conditions on them are evaluated, others only reported."""
+        return {"iam:PermissionsBoundary": scope.boundary_arn()} if self.boundary else None
 
     def in_use(self, scope: StackScope) -> list[str]:
         return [arn for kind in self.kinds for arn in scope.in_use(kind)]
@@ -172,6 +222,27 @@ RENDER_CALLS: list[Need] = [
     Need("s3:ListBucket", ("bucket",), "Render", "facade.list_keys (ListObjectsV2)"),
 ]
 
+# A pull-request preview (.github/workflows/pr-preview.yml): upload the site, start the
+# render with its output under previews/, follow it, link or download the preview, and
+# delete the pull request's previews/pr-N/ when it closes. The function's role writes the
+# MP4 and the poster; the caller writes only sites (content-addressed: the function
+# refuses a site whose files do not hash to its id), and neither writes nor reads renders/.
+PULL_REQUEST_CALLS: list[Need] = [
+    Need("cloudformation:DescribeStacks", ("stack",), "PullRequest", "facade.stack"),
+    Need("states:StartExecution", ("state_machine",), "PullRequest",
+         "facade.start_execution"),
+    *_needs("PullRequest", "facade: describe_execution, execution_history, stop_execution",
+            ("executions",), ["states:DescribeExecution", "states:GetExecutionHistory",
+                              "states:StopExecution"]),
+    Need("s3:GetObject", ("site_objects", "work_objects", "preview_objects"), "PullRequest",
+         "facade: object_modified (sites), get_json (work/ records), presign_get and "
+         "download_file (previews)"),
+    Need("s3:PutObject", ("site_objects",), "PullRequest", "facade.put_bytes (site upload)"),
+    Need("s3:DeleteObject", ("preview_objects",), "PullRequest",
+         "facade.delete_prefix (lambda cleanup --prefix previews/pr-N/)"),
+    Need("s3:ListBucket", ("bucket",), "PullRequest", "facade.list_keys (ListObjectsV2)"),
+]
+
 # Handler permissions for features of a resource type that template.yaml does not use.
 # (resource type or "*", action glob) -> why it is not needed.
 UNUSED_FEATURES: dict[tuple[str, str], str] = {
@@ -192,6 +263,9 @@ UNUSED_FEATURES: dict[tuple[str, str], str] = {
     ("AWS::Lambda::Function", "lambda:PassCapacityProvider"): "no capacity provider",
     ("AWS::StepFunctions::StateMachine", "s3:GetObject*"):
         "the definition is inlined by hfaction lambda deploy, not read from S3",
+    ("AWS::IAM::Role", "iam:DeleteRolePermissionsBoundary"):
+        "the stack's roles keep their permissions boundary: the deploy part denies lifting "
+        "it (a deploy that drops PermissionsBoundaryArn fails instead)",
 }
 # Logs APIs that act on the account, not on a log group.
 _LOGS_ACCOUNT_LEVEL = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
@@ -248,7 +322,8 @@ def cloudformation_needs(data: dict[str, Any] | None = None) -> list[Need]:
                 continue
             condition = PASS_ROLE_CONDITION if action == "iam:PassRole" else None
             needs.append(Need(action, handler_kinds(action), "Deploy",
-                              f"CloudFormation handlers of {resource_type}", condition))
+                              f"CloudFormation handlers of {resource_type}", condition,
+                              boundary=action in BOUNDARY_ACTIONS))
     return needs
 
 
@@ -258,7 +333,9 @@ def required(scope: StackScope | None = None, part: str = "all") -> list[Need]:
     if scope is not None:
         check_scope(scope)
     if part not in PARTS:
-        raise InvalidOption(f"--part {part!r}: use all, deploy or render")
+        raise InvalidOption(f"--part {part!r}: use {', '.join(PARTS[:-1])} or {PARTS[-1]}")
+    if part == "pull-request":
+        return list(PULL_REQUEST_CALLS)
     needs = [*DEPLOY_CALLS, *cloudformation_needs(), *RENDER_CALLS]
     return [need for need in needs if part in ("all", need.group.lower())]
 
@@ -272,6 +349,10 @@ def check_scope(scope: StackScope) -> None:
                             "(like us-east-1)")
     if scope.account is not None and not ACCOUNT.fullmatch(scope.account):
         raise InvalidOption(f"--account {scope.account!r} must be a 12-digit AWS account id")
+    if scope.boundary is not None and not POLICY_NAME.fullmatch(scope.boundary):
+        raise InvalidOption(f"--boundary-name {scope.boundary!r} is not an IAM policy name",
+                            hint="letters, digits and +=,.@_- (at most 128); the name, "
+                                 "not the ARN")
 
 
 def _printed(arn: str) -> str:

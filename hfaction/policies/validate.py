@@ -103,7 +103,8 @@ def validate_file(path: Path, scope: StackScope, part: str = "all") -> Report:
 def format_report(report: Report) -> str:
     """The human report."""
     scope = report.scope
-    what = {"all": "deploy and render", "deploy": "deploy", "render": "render"}[report.part]
+    what = {"all": "deploy and render", "deploy": "deploy", "render": "render",
+            "pull-request": "render pull-request previews on"}[report.part]
     lines = [f"{report.source}: {len(report.verdicts)} actions required to {what} "
              f"stack {scope.stack_name} (region {scope.region or 'any'}, account "
              f"{scope.account or 'any'})"]

@@ -62,9 +62,9 @@ def test_the_walk_finds_every_command() -> None:
     def leaves(command: Any) -> int:
         subs = getattr(command, "commands", None)
         return 1 if subs is None else sum(leaves(sub) for sub in subs.values())
-    assert len(CALLBACKS) == leaves(typer.main.get_command(app)) == 19
+    assert len(CALLBACKS) == leaves(typer.main.get_command(app)) == 20
     assert {"render", "plan", "lambda render", "lambda sites create", "github report",
-            "policies validate"} <= {name for name, _ in CALLBACKS}
+            "policies validate", "policies boundary"} <= {name for name, _ in CALLBACKS}
 
 
 @pytest.mark.parametrize(("name", "function"), CALLBACKS, ids=[name for name, _ in CALLBACKS])

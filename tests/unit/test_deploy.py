@@ -289,3 +289,38 @@ def test_a_new_stack_adopts_the_bucket_a_deleted_stack_of_its_name_kept() -> Non
         plan_ = plan_for(FakeFacade(1000, 1000, stack, account="111122223333",
                                     buckets=(kept,)), stack_name="video", image_uri="r:t")
         assert plan_.parameters["AdoptBucket"] == expected and plan_.notes == []
+
+
+# --- issue 13: the permissions boundary of the stack's roles ---------------------------------
+
+BOUNDARY = "arn:aws:iam::123456789012:policy/video-boundary"
+
+
+def test_the_permissions_boundary_is_passed_as_the_template_parameter() -> None:
+    from hfaction.aws.deploy import current_stack
+
+    plan = plan_for(FakeFacade(1000, 1000), stack_name="video", image_uri="repo:tag",
+                    permissions_boundary=BOUNDARY)
+    assert plan.parameters["PermissionsBoundaryArn"] == BOUNDARY
+    args = sam_deploy_args("sam", plan, Path("/t/template.yaml"))
+    assert f"PermissionsBoundaryArn={BOUNDARY}" in args
+    # Not given: not sent, so sam keeps the stack's (UsePreviousValue); a new stack's
+    # default is none.
+    assert "PermissionsBoundaryArn" not in plan_for(FakeFacade(1000, 1000)).parameters
+    # "" removes it: sam reads an empty value only quoted.
+    removed = plan_for(FakeFacade(1000, 1000), image_uri="repo:tag", permissions_boundary="")
+    assert 'PermissionsBoundaryArn=""' in sam_deploy_args("sam", removed, Path("/t"))
+    # --only-if-outdated: another boundary is a change.
+    built = plan_for(FakeFacade(1000, 900), stack_name="video", permissions_boundary=BOUNDARY)
+    deployed = _deployed(built, parameters={"PermissionsBoundaryArn": ""})
+    assert current_stack(built, FakeFacade(1000, 900, deployed)) is None
+    assert current_stack(built, FakeFacade(1000, 900, _deployed(built))) is not None
+
+
+@pytest.mark.parametrize("boundary", [
+    "video-boundary", "arn:aws:iam::123456789012:role/video-boundary",
+    "arn:aws:iam::*:policy/video-boundary", "arn:aws:iam::123456789012:policy/a b",
+])
+def test_a_permissions_boundary_that_is_no_policy_arn_is_refused(boundary: str) -> None:
+    with pytest.raises(InvalidOption, match="--permissions-boundary"):
+        plan_for(FakeFacade(1000, 1000), permissions_boundary=boundary)

@@ -445,8 +445,10 @@ def test_trust_policy_subject_per_mode(capsys: pytest.CaptureFixture[str], mode:
                          *mode)
     assert code == 0, err
     result = json.loads(out)
+    # A role pull requests may assume gets the pull-request part unless told otherwise.
+    part = "pull-request" if "--pull-requests" in mode else "all"
     assert result["permissions_policy"] == identity_policy(
-        StackScope("video", "eu-west-1", ACCOUNT))
+        StackScope("video", "eu-west-1", ACCOUNT), part)
     (statement,) = result["trust_policy"]["Statement"]
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"

@@ -84,6 +84,13 @@ def test_deploy_with_sam_then_render_then_an_unchanged_deploy_is_a_no_op(
     assert function["Configuration"]["Environment"]["Variables"]["RENDER_BUCKET"] == \
         stack["bucket"]
     assert function["Concurrency"]["ReservedConcurrentExecutions"] == CONCURRENCY + 2
+    # No --permissions-boundary: the roles have none (the template's default).
+    iam = client("iam")
+    roles = [role["RoleName"] for role in iam.list_roles()["Roles"]
+             if role["RoleName"].startswith(f"{STACK}-")]
+    assert len(roles) == 2
+    assert not any("PermissionsBoundary" in iam.get_role(RoleName=name)["Role"]
+                   for name in roles)
     # The state machine runs the shipped ASL with the template's substitutions filled in.
     definition = client("stepfunctions").describe_state_machine(
         stateMachineArn=stack["state_machine_arn"])["definition"]
@@ -174,3 +181,39 @@ def test_destroy_then_deploy_the_same_name_adopts_the_kept_bucket(
     # 5.2 cannot update this stack with a changed parameter, see TESTBED.md).
     assert hfaction_json(capsys, *deploy) == again
     assert f"deploying {STACK} again adopts it" in destroyed  # and destroy said so
+
+
+def test_deploy_with_a_permissions_boundary_puts_it_on_every_role_of_the_stack(
+        aws: MotoStack, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 13: the deploy policy lets CloudFormation create the stack's roles only with
+    the boundary ``hfaction policies boundary`` prints; ``--permissions-boundary`` puts it
+    on every role the stack creates, and a later deploy without the flag keeps it."""
+    iam = boto3.session.Session(region_name=REGION).client("iam")
+    capsys.readouterr()
+    assert main(["policies", "boundary", "--stack-name", STACK, "--region", REGION,
+                 "--account", ACCOUNT]) == 0
+    document = capsys.readouterr().out
+    arn = iam.create_policy(PolicyName=f"{STACK}-boundary",
+                            PolicyDocument=document)["Policy"]["Arn"]
+    assert arn == f"arn:aws:iam::{ACCOUNT}:policy/{STACK}-boundary"
+
+    deploy = ["lambda", "deploy", "--stack-name", STACK, "--concurrency", str(CONCURRENCY),
+              "--image-uri", IMAGE_URI, "--json"]
+    stack = hfaction_json(capsys, *deploy, "--permissions-boundary", arn)
+    assert stack["status"] == "CREATE_COMPLETE"
+    assert stack["parameters"]["PermissionsBoundaryArn"] == arn
+
+    def boundaries() -> dict[str, Any]:
+        names = [role["RoleName"] for role in iam.list_roles()["Roles"]
+                 if role["RoleName"].startswith(f"{STACK}-")]
+        return {name: iam.get_role(RoleName=name)["Role"].get("PermissionsBoundary")
+                for name in names}
+
+    found = boundaries()
+    assert sorted(name.split("-")[1] for name in found) == ["RenderFunctionRole",
+                                                           "RenderStateMachineRole"]
+    assert all(boundary == {"PermissionsBoundaryType": "PermissionsBoundaryPolicy",
+                            "PermissionsBoundaryArn": arn} for boundary in found.values()), found
+    # Deployed again without the flag: the stack keeps its boundary (nothing changes).
+    again = hfaction_json(capsys, *deploy)
+    assert again == stack and boundaries() == found

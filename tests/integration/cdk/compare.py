@@ -70,6 +70,9 @@ def with_parameters(template: Mapping[str, Any], values: Mapping[str, Any]) -> d
             if function == "Fn::Equals":
                 left, right = fill(argument)
                 return str(left) == str(right)
+            if function == "Fn::Not":
+                (value,) = fill(argument)
+                return not value
             if function == "Fn::If":
                 name, when_true, when_false = argument
                 return fill(when_true if conditions[name] else when_false)

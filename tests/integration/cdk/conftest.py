@@ -31,6 +31,7 @@ CUSTOM_VALUES: dict[str, Any] = {
     "Architecture": "arm64", "IntermediateRetentionDays": 2, "LogRetentionDays": 14,
     "HfactionVersion": "9.9.9", "ReserveConcurrency": "true",
     "ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/other-render:9.9.9",
+    "PermissionsBoundaryArn": "arn:aws:iam::123456789012:policy/hfcdkprops-boundary",
 }
 
 
@@ -88,7 +89,8 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
             architecture=CUSTOM_VALUES["Architecture"],
             intermediate_retention_days=CUSTOM_VALUES["IntermediateRetentionDays"],
             log_retention_days=CUSTOM_VALUES["LogRetentionDays"],
-            hfaction_version=CUSTOM_VALUES["HfactionVersion"], reserve_concurrency=True),
+            hfaction_version=CUSTOM_VALUES["HfactionVersion"], reserve_concurrency=True,
+            permissions_boundary_arn=CUSTOM_VALUES["PermissionsBoundaryArn"]),
         # The image as a token: the URI of a repository made in the same stack.
         EXTRAS_STACK: HfactionRenderStack(
             stacks[EXTRAS_STACK], "Render", project_name="hfcdkextras",

@@ -90,6 +90,10 @@ KEY_PROPERTIES = {
         "Resources.RenderStateMachine.Properties.DefinitionString.States.Prepare.Parameters"
         ".max_concurrency\\.$": "States.StringToJson('3')",
         "Outputs.HfactionVersion.Value": "9.9.9",
+        "Resources.RenderFunctionRole.Properties.PermissionsBoundary":
+            "arn:aws:iam::123456789012:policy/hfcdkprops-boundary",
+        "Resources.RenderStateMachineRole.Properties.PermissionsBoundary":
+            "arn:aws:iam::123456789012:policy/hfcdkprops-boundary",
     },
 }
 
@@ -189,9 +193,11 @@ def test_props_are_the_template_parameters_with_its_defaults(synthesized: Synthe
              if p.kind is inspect.Parameter.KEYWORD_ONLY}
     assert set(props) == {prop_name(name) for name in parameters}
     for name, spec in parameters.items():
-        # None stands for the template's default; a parameter without one is required.
+        # None stands for the template's default; a parameter without one is required,
+        # but for the image: without one, the construct builds it (a Docker image asset).
         default = props[prop_name(name)].default
-        assert default is (inspect.Parameter.empty if "Default" not in spec else None), name
+        required = "Default" not in spec and name != "ImageUri"
+        assert default is (inspect.Parameter.empty if required else None), name
     # The outputs hfaction reads to find the stack's bucket and state machine.
     assert set(synthesized.templates[DEFAULT_STACK]["Outputs"]) == set(
         sam_source()["Outputs"])
