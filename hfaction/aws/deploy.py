@@ -25,6 +25,12 @@ import yaml
 
 from hfaction import __version__, proc
 from hfaction.aws.facade import AwsFacade, StackInfo
+from hfaction.aws.sizing import (
+    DEFAULT_ARCHITECTURE,
+    DEFAULT_MEMORY_MB,
+    check_architecture,
+    check_memory,
+)
 from hfaction.errors import (
     BadInput,
     ConcurrencyQuotaTooLow,
@@ -113,8 +119,8 @@ class DeployOptions:
     stack_name: str = "hfaction"
     region: str | None = None
     concurrency: int = 8
-    memory: int = 10240
-    architecture: str = "x86_64"
+    memory: int = DEFAULT_MEMORY_MB
+    architecture: str = DEFAULT_ARCHITECTURE
     retention_days: int = 7
     image_uri: str | None = None
     # The stack's roles' permissions boundary: None keeps the stack's (none for a new
@@ -146,10 +152,8 @@ def plan_deploy(options: DeployOptions, facade: AwsFacade) -> DeployPlan:
     if not _STACK_NAME.fullmatch(options.stack_name):
         raise InvalidOption(f"--stack-name {options.stack_name!r} must be lowercase letters, "
                             "digits and '-' (at most 35), starting with a letter")
-    if options.architecture not in ("x86_64", "arm64"):
-        raise InvalidOption(f"--architecture {options.architecture!r}: use x86_64 or arm64")
-    if not 128 <= options.memory <= 10240:
-        raise InvalidOption(f"--memory {options.memory} MB: Lambda allows 128 to 10240")
+    check_architecture(options.architecture)
+    check_memory(options.memory)
     if options.concurrency < 1:
         raise InvalidOption(f"--concurrency {options.concurrency} must be at least 1")
     boundary = options.permissions_boundary

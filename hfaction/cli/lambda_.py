@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from hfaction.aws.sizing import DEFAULT_ARCHITECTURE, DEFAULT_MEMORY_MB
 from hfaction.cli.console import print_json, stderr, stdout, warn
 from hfaction.cli.options import (
     BucketOpt,
@@ -80,9 +81,12 @@ def deploy(
     region: RegionOpt = None,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Chunks rendered at once.")
                            ] = 8,
-    memory: Annotated[int, typer.Option("--memory", help="Function memory in MB.")] = 10240,
-    architecture: Annotated[str, typer.Option("--architecture", help="x86_64 or arm64.")
-                            ] = "x86_64",
+    memory: Annotated[int, typer.Option("--memory", help="Function memory in MB: 1 vCPU per "
+                                        "1769 MB; the default renders at the lowest cost.")
+                      ] = DEFAULT_MEMORY_MB,
+    architecture: Annotated[str, typer.Option("--architecture", help="x86_64 or arm64 (20% "
+                                              "cheaper per GB-second).")
+                            ] = DEFAULT_ARCHITECTURE,
     image_uri: Annotated[str | None, typer.Option(
         "--image-uri", help="An already pushed image; skips building.")] = None,
     only_if_outdated: Annotated[bool, typer.Option(

@@ -88,7 +88,7 @@ def test_parameters_and_outputs(template: dict[str, Any]) -> None:
     parameters = template["Parameters"]
     assert template["Transform"] == "AWS::Serverless-2016-10-31"
     assert parameters["Concurrency"]["Default"] == 8
-    assert parameters["MemorySize"]["Default"] == 10240
+    assert parameters["MemorySize"]["Default"] == 1769  # hfaction.aws.sizing.DEFAULT_MEMORY_MB
     assert parameters["Architecture"]["AllowedValues"] == ["x86_64", "arm64"]
     assert parameters["IntermediateRetentionDays"]["Default"] == 7
     assert {"ProjectName", "ImageUri", "HfactionVersion"} <= set(parameters)

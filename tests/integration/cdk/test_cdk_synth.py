@@ -64,7 +64,7 @@ KEY_PROPERTIES = {
         "Resources.RenderBucket.Properties.LifecycleConfiguration.Rules[0].ExpirationInDays":
             "7",
         "Resources.RenderFunction.Properties.ReservedConcurrentExecutions": "10",
-        "Resources.RenderFunction.Properties.MemorySize": "10240",
+        "Resources.RenderFunction.Properties.MemorySize": "1769",
         "Resources.RenderFunction.Properties.EphemeralStorage.Size": "10240",
         "Resources.RenderFunction.Properties.Timeout": "900",
         "Resources.RenderFunctionLogGroup.Properties.RetentionInDays": "30",
