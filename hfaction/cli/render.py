@@ -1,4 +1,4 @@
-"""``hfaction render|plan|chunk|assemble|version``: the render core on this machine.
+"""``hfaction render|plan|compositions|chunk|assemble|version``: the render core on this machine.
 
 Each command parses, calls one function of :mod:`hfaction.render`, and prints. The core
 loads when a command runs, never when the CLI starts (``hfaction policies --help`` needs
@@ -28,6 +28,7 @@ from hfaction.cli.options import ProjectArg, render_options
 from hfaction.render.options import RenderOptions
 
 if TYPE_CHECKING:
+    from hfaction.render.discover import Discovery
     from hfaction.render.local import LocalRenderResult
     from hfaction.render.planner import Plan
 
@@ -157,6 +158,48 @@ def plan_command(
 
     planned = plan_summary(project, replace(options, parallelism=parallelism), plan_dir)
     _print_plan(planned, json_output)
+
+
+def _print_discovery(found: Discovery, json_output: bool) -> None:
+    if json_output:
+        print_json(found.to_dict())
+        return
+    for line in found.lines():
+        stdout.print(line, markup=False)
+    for warning in found.warnings:
+        warn(warning)
+    for problem in found.errors:
+        stderr.print(f"error: {problem.line()}", markup=False)
+
+
+# The render options that change what discovery reports (not how frames are encoded).
+_DISCOVERY_OPTIONS = ("entry", "fps", "width", "height", "chunk_size", "variables",
+                      "asset_cache", "strict_fonts")
+
+
+@render_app.command("compositions")
+@render_options(only=_DISCOVERY_OPTIONS)
+def compositions_command(
+    project: ProjectArg,
+    *,
+    options: RenderOptions,
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="Fetch nothing: remote fonts, stylesheets and media are listed, "
+        "not checked.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")
+                           ] = False,
+) -> None:
+    """List a project's compositions (root and nested: id, size, duration, fps, variables,
+    media, fonts) and what 'render' would do, without rendering. Every problem a render
+    would hit is listed, one line each on stderr (in "errors" with --json), exit code 2.
+
+    Example: hfaction compositions examples/nested --json
+    """
+    from hfaction.render.discover import discover
+
+    found = discover(project, options, offline=offline)
+    _print_discovery(found, json_output)
+    raise typer.Exit(found.exit_code)
 
 
 @render_app.command("chunk")
