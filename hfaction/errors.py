@@ -155,6 +155,19 @@ class ConcurrencyQuotaTooLow(BadInput):
     code = "CONCURRENCY_QUOTA_TOO_LOW"
 
 
+class InvalidBatch(BadInput):
+    """A batch file (``render --batch``) that cannot be rendered as given: its format, an
+    output name, or a row's variables. ``problems`` lists every one, a line each."""
+
+    code = "INVALID_BATCH"
+    problems: tuple[str, ...] = ()
+
+    def __init__(self, message: str, *, problems: tuple[str, ...] = (),
+                 hint: str | None = None) -> None:
+        self.problems = problems
+        super().__init__(message, hint=hint)
+
+
 # --- render failures -------------------------------------------------------------
 
 
@@ -232,6 +245,12 @@ class ChunkIncomplete(RenderFailed):
 
 class WorkerFailed(RenderFailed):
     code = "WORKER_FAILED"
+
+
+class BatchFailed(RenderFailed):
+    """Some rows of a batch failed to render; the others were rendered."""
+
+    code = "BATCH_FAILED"
 
 
 class SiteHashMismatch(RenderFailed):
@@ -357,3 +376,22 @@ class RedirectRefused(RenderFailed):
     """A server redirected a request with an Authorization header to another origin."""
 
     code = "REDIRECT_REFUSED"
+
+
+# --- completion notifications (hfaction/aws/notify.py, hfaction/notify_signature.py) ----
+
+
+class WebhookSignatureInvalid(BadInput):
+    """A webhook request whose Hfaction-Signature is missing, malformed, expired, or does
+    not sign its body with the receiver's secret (the receiver's error)."""
+
+    code = "WEBHOOK_SIGNATURE_INVALID"
+
+
+class WebhookDeliveryFailed(RenderFailed):
+    """A notification's webhook was not accepted: refused (4xx), or still failing after
+    every retry (5xx, 429, a connection error)."""
+
+    code = "WEBHOOK_DELIVERY_FAILED"
+    attempts: int = 0  # requests made
+    status: int | None = None  # the last HTTP status, None after a connection error

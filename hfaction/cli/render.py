@@ -25,9 +25,11 @@ from rich.progress import (
 from hfaction import __version__
 from hfaction.cli.console import print_json, stderr, stdout, warn
 from hfaction.cli.options import ProjectArg, render_options
+from hfaction.errors import InvalidOption
 from hfaction.render.options import RenderOptions
 
 if TYPE_CHECKING:
+    from hfaction.render.batch import BatchResult, BatchRow, RowOutcome
     from hfaction.render.discover import Discovery
     from hfaction.render.local import LocalRenderResult
     from hfaction.render.planner import Plan
@@ -98,25 +100,96 @@ def _print_render(result: LocalRenderResult, json_output: bool) -> None:
                  f"{result.wall_seconds:.1f}s ({out.frames / result.wall_seconds:.1f} fps)")
 
 
+class _BatchProgress:
+    """One line per row on stderr, and each row's render progress as a single render's."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def row_started(self, row: BatchRow, index: int, total: int) -> _RichProgress:
+        self.console.print(f"row {index + 1}/{total} (line {row.line}): rendering {row.output}",
+                           markup=False)
+        return _RichProgress(self.console)
+
+    def row_finished(self, outcome: RowOutcome, index: int, total: int) -> None:
+        text = f"row {index + 1}/{total} {outcome.row.output} "
+        if outcome.error is None:
+            text += f"done in {outcome.seconds:.1f} s"
+        else:
+            text += f"failed in {outcome.seconds:.1f} s: {outcome.error['code']}: " \
+                f"{outcome.error['message']}"
+        self.console.print(text, markup=False)
+
+
+def _print_batch(result: BatchResult, json_output: bool) -> None:
+    if json_output:
+        print_json(result.to_dict())
+        return
+    stdout.print(f"{'row':>5}  {'status':<7}  {'frames':>6}  {'seconds':>7}  output",
+                 markup=False)
+    for outcome in result.outcomes:
+        frames = "" if outcome.frames is None else str(outcome.frames)
+        error = f"  {outcome.error['code']}" if outcome.error else ""
+        stdout.print(f"{outcome.row.number:>5}  {outcome.status:<7}  {frames:>6}  "
+                     f"{outcome.seconds:>7.1f}  {outcome.row.output}{error}", markup=False)
+    stdout.print(f"{result.count('done')} done, {result.count('failed')} failed, "
+                 f"{result.count('skipped')} skipped in {result.wall_seconds:.1f}s; "
+                 f"wrote {result.result_file}", markup=False)
+
+
+def _render_batch(project: Path, batch: Path, out_dir: Path, options: RenderOptions,
+                  workers: int | None, fail_fast: bool, json_output: bool) -> None:
+    """Check every row, then render them; bad rows are listed one line each (exit 2),
+    rows that fail to render make it exit 1 (BATCH_FAILED) once the others are done."""
+    from hfaction.errors import InvalidBatch
+    from hfaction.render.batch import load_batch, problem_lines, render_batch
+
+    try:
+        rows = load_batch(project, batch, options, workers=workers)
+    except InvalidBatch as error:
+        if len(error.problems) > 1:
+            for line in problem_lines(error):
+                stderr.print(f"bad row: {line}", markup=False)
+        raise
+    result = render_batch(project, rows, out_dir, options, workers=workers,
+                          fail_fast=fail_fast, progress=_BatchProgress(stderr))
+    _print_batch(result, json_output)
+    result.check()
+
+
 @render_app.command()
 @render_options()
 def render(
     project: ProjectArg,
-    output: Annotated[Path, typer.Option("-o", "--output", help="MP4 file to write.")] = Path(
-        "out.mp4"),
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="MP4 file to write (default out.mp4); with --batch, the folder "
+        "to write one MP4 per row into (default out/).", show_default=False)] = None,
     workers: Annotated[int | None, typer.Option(
         "--workers", help="Worker processes. Default: what cores and memory allow.")] = None,
     *,
+    batch: Annotated[Path | None, typer.Option(
+        "--batch", help="Render one video per row of this JSON Lines or CSV file: each row "
+        "sets variables (as --var does), its 'output' key or column names its file.")] = None,
+    fail_fast: Annotated[bool, typer.Option(
+        "--fail-fast", help="With --batch: stop at the first row that fails.")] = False,
     options: RenderOptions,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Render a project to MP4 on this machine.
+    """Render a project to MP4 on this machine; with --batch, one MP4 per row of a data file.
 
     Example: hfaction render examples/gsap-intro -o intro.mp4 --workers 2
+
+    Example: hfaction render examples/nested --batch rows.jsonl -o out/
     """
+    if batch is not None:
+        _render_batch(project, batch, output or Path("out"), options, workers, fail_fast,
+                      json_output)
+        return
+    if fail_fast:
+        raise InvalidOption("--fail-fast only applies with --batch")
     from hfaction.render.local import render_local
 
-    result = render_local(project, output, options, workers=workers,
+    result = render_local(project, output or Path("out.mp4"), options, workers=workers,
                           progress=_RichProgress(stderr))
     _print_render(result, json_output)
 
