@@ -114,6 +114,7 @@ const samples = {
   RenderFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:hfaction-render",
   RenderBucketName: "hfaction-123456789012-us-east-1",
   MaxConcurrency: "8",
+  OutputPrefixes: "renders/,previews/",
 };
 let unknown = [];
 const text = fs.readFileSync(source, "utf8").replace(/\$\{([A-Za-z0-9_]+)\}/g, (all, name) => {

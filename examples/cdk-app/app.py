@@ -1,12 +1,19 @@
 """A CDK app that deploys hfaction's render stack, with an alarm on failed renders.
 
     pip install "hfaction[cdk]"          # plus the CDK CLI: npm install -g aws-cdk
-    cdk deploy -c image_uri=123456789012.dkr.ecr.eu-west-1.amazonaws.com/video-render:0.1.0
+    cdk bootstrap                        # once per account and region (the image asset)
+    cdk deploy                           # builds hfaction's render image, pushes it, deploys
     hfaction lambda render examples/gsap-intro --stack-name video --wait -o intro.mp4
 
-The image is hfaction's render image, pushed to ECR (``scripts/build-image.sh`` builds
-it). The stack needs no ``cdk bootstrap``: it has no assets, and the bootstrap version
-check is left out.
+Without ``-c image_uri``, the construct builds hfaction's render image as a Docker image
+asset (Docker at deploy time; synthesis stages its build context with pip and the package
+index): ``cdk deploy`` builds it for the function's architecture and pushes it into the
+bootstrap's asset repository, hence ``cdk bootstrap`` once.
+
+With an image already in ECR (``scripts/build-image.sh`` builds one), the stack has no
+asset and needs no ``cdk bootstrap`` (the bootstrap version check is left out):
+
+    cdk deploy -c image_uri=123456789012.dkr.ecr.eu-west-1.amazonaws.com/video-render:0.1.0
 """
 
 from __future__ import annotations
@@ -19,9 +26,12 @@ from aws_cdk import aws_sns as sns
 from hfaction.cdk import HfactionRenderStack
 
 
-def build(app: cdk.App, image_uri: str) -> cdk.Stack:
-    stack = cdk.Stack(app, "video", synthesizer=cdk.DefaultStackSynthesizer(
-        generate_bootstrap_version_rule=False))
+def build(app: cdk.App, image_uri: str | None = None) -> cdk.Stack:
+    """The stack: with ``image_uri`` (an image in ECR) nothing to bootstrap; without, the
+    render image is a Docker image asset of hfaction's own recipe."""
+    synthesizer = cdk.DefaultStackSynthesizer(generate_bootstrap_version_rule=False) \
+        if image_uri else None
+    stack = cdk.Stack(app, "video", synthesizer=synthesizer)
     # Props are template.yaml's parameters; unset ones take its defaults.
     render = HfactionRenderStack(stack, "Render", image_uri=image_uri, project_name="video",
                                  concurrency=16)
@@ -36,7 +46,5 @@ def build(app: cdk.App, image_uri: str) -> cdk.Stack:
 if __name__ == "__main__":
     app = cdk.App()
     image_uri = app.node.try_get_context("image_uri")
-    if not image_uri:
-        raise SystemExit("give the render image: cdk deploy -c image_uri=ECR_IMAGE_URI")
-    build(app, str(image_uri))
+    build(app, str(image_uri) if image_uri else None)
     app.synth()

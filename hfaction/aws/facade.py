@@ -12,7 +12,7 @@ import json
 import os
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -104,8 +104,19 @@ class CredentialsLifetime:
     expires_at: datetime | None = None  # None with temporary=True: an unknown end
 
 
+# Where a state machine's renders may write (hfaction/aws/s3uri.py's OUTPUT_PREFIXES and
+# PREVIEW_OUTPUT_PREFIXES; kept literal so this module loads nothing else).
+ALL_OUTPUTS = ("renders/", "previews/")
+PREVIEW_OUTPUTS = ("previews/",)
+
+
 @dataclass(frozen=True)
 class StackInfo:
+    """The render stack, as rendering on it needs it. ``state_machine_arn`` is the state
+    machine renders start on and ``output_prefixes`` where its renders may write: the main
+    one (renders/ and previews/), or the preview one (previews/ only) once
+    :meth:`for_previews` picked it."""
+
     name: str
     bucket: str
     state_machine_arn: str
@@ -114,12 +125,30 @@ class StackInfo:
     status: str = ""
     parameters: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    # The PreviewStateMachineArn output; "" for a stack deployed before it existed.
+    preview_state_machine_arn: str = ""
+    output_prefixes: tuple[str, ...] = ALL_OUTPUTS
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "bucket": self.bucket,
                 "state_machine_arn": self.state_machine_arn,
+                "preview_state_machine_arn": self.preview_state_machine_arn,
                 "function_arn": self.function_arn, "version": self.version,
                 "status": self.status, "parameters": self.parameters}
+
+    def for_previews(self) -> StackInfo:
+        """The stack with its preview state machine to render on (StackNotFound when the
+        stack has none: deployed by an hfaction older than it)."""
+        if self.output_prefixes == PREVIEW_OUTPUTS:
+            return self
+        if not self.preview_state_machine_arn:
+            raise StackNotFound(
+                f"stack {self.name!r} has no preview state machine (no output "
+                "PreviewStateMachineArn): it was deployed by an older hfaction",
+                hint=f"update it with 'hfaction lambda deploy --stack-name {self.name}', or "
+                     "pass the state machine with --state-machine-arn and --bucket")
+        return replace(self, state_machine_arn=self.preview_state_machine_arn,
+                       output_prefixes=PREVIEW_OUTPUTS)
 
 
 class AwsFacade:
@@ -295,6 +324,7 @@ class AwsFacade:
             bucket=outputs["RenderBucketName"],
             state_machine_arn=outputs["RenderStateMachineArn"],
             function_arn=outputs["RenderFunctionArn"],
+            preview_state_machine_arn=outputs.get("PreviewStateMachineArn", ""),
             version=tags.get("hfaction-version", outputs.get("HfactionVersion", "")),
             status=str(stack.get("StackStatus", "")),
             parameters={p["ParameterKey"]: p.get("ParameterValue", "")

@@ -184,8 +184,7 @@ def _plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, floa
     site_id = s3uri.check_id(str(event.get("site_id", "")), "site id")
     options = render_options(event.get("options") or {})
     limits = RenderLimits.from_event(event.get("limits"))
-    output_key = s3uri.check_output_key(str(event.get("output_key") or
-                                            s3uri.default_output_key(render_id)))
+    output_key = _output_key(event, render_id)
     site_dir = work / "site"
     with _Timer(timings, "download"):
         keys = download_prefix(deps.s3, deps.bucket, s3uri.site_prefix(site_id), site_dir)
@@ -223,6 +222,26 @@ def _plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, floa
         "output_key": output_key,
         "warnings": list(planned.warnings),
     }
+
+
+def output_prefixes(event: dict[str, Any]) -> tuple[str, ...]:
+    """Where this invocation's render may write its MP4 and poster: the ``output_prefixes``
+    its state machine passes the plan and assemble steps, a constant of the definition
+    that the execution's input cannot override (statemachine/render.asl.json: the main state
+    machine's "renders/,previews/", the preview one's "previews/"). Absent (a definition
+    older than the preview state machine): renders/ and previews/, as before."""
+    if "output_prefixes" not in event:
+        return s3uri.OUTPUT_PREFIXES
+    return s3uri.check_output_prefixes(event["output_prefixes"])
+
+
+def _output_key(event: dict[str, Any], render_id: str) -> str:
+    """The render's output key, under its state machine's output prefixes (by default
+    ``PREFIX/RENDER_ID/out.mp4`` under the first); S3_URI_NOT_ALLOWED outside them."""
+    prefixes = output_prefixes(event)
+    return s3uri.check_output_key(str(event.get("output_key") or
+                                      s3uri.default_output_key(render_id, prefixes)),
+                                  prefixes)
 
 
 def verify_site(site_dir: Path, site_id: str) -> None:
@@ -288,6 +307,7 @@ def _assemble(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, 
     from hfaction.render.poster import make_poster
 
     expiry_s = link_expiry(event)  # checked before any work
+    output_key = _output_key(event, render_id)
     plan_dir = _fetch_plan(event, deps, work, timings, render_id)
     chunks = event.get("chunks")
     if not isinstance(chunks, list):
@@ -304,8 +324,6 @@ def _assemble(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, 
             path.parent.mkdir(parents=True, exist_ok=True)
             deps.s3.download_file(deps.bucket, key, str(path))
             paths.append(path)
-    output_key = s3uri.check_output_key(str(event.get("output_key") or
-                                            s3uri.default_output_key(render_id)))
     with _Timer(timings, "assemble"):
         result = assemble(plan_dir, paths, work / "out.mp4")
     with _Timer(timings, "poster"):

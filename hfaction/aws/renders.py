@@ -53,19 +53,22 @@ Notify = Callable[[str], None]
 
 def find_stack(facade: AwsFacade, stack_name: str, bucket: str | None = None,
                state_machine_arn: str | None = None, *,
-               on_warning: Notify | None = None) -> StackInfo:
+               on_warning: Notify | None = None, preview: bool = False) -> StackInfo:
     """The render stack: as given (bucket and state machine both known: no lookup, e.g. a
     CDK stack), else looked up by name; ``on_warning`` hears when another hfaction version
-    deployed it."""
+    deployed it. ``preview``: renders go to its preview state machine (the given one, when
+    given) and their output under previews/ only."""
     if bucket and state_machine_arn:
-        return StackInfo(name=stack_name, bucket=bucket, state_machine_arn=state_machine_arn,
-                         function_arn="")
+        given = StackInfo(name=stack_name, bucket=bucket, state_machine_arn=state_machine_arn,
+                          function_arn="")
+        return replace(given, preview_state_machine_arn=state_machine_arn).for_previews() \
+            if preview else given
     stack = facade.stack(stack_name)
     if stack.version and stack.version != __version__ and on_warning is not None:
         on_warning(f"stack {stack_name} was deployed by hfaction {stack.version}, this is "
                    f"{__version__}; update it with 'hfaction lambda deploy --stack-name "
                    f"{stack_name}'")
-    return stack
+    return stack.for_previews() if preview else stack
 
 
 @dataclass(frozen=True)
@@ -82,12 +85,14 @@ class Connection:
 @dataclass(frozen=True)
 class StackRef:
     """A render stack still to reach: clients for ``region`` (None: the environment's),
-    then :func:`find_stack`. Nothing is created before :meth:`connect`."""
+    then :func:`find_stack` (``preview``: its preview state machine). Nothing is created
+    before :meth:`connect`."""
 
     name: str = "hfaction"
     region: str | None = None
     bucket: str | None = None
     state_machine_arn: str | None = None
+    preview: bool = False
 
     def facade(self) -> AwsFacade:
         return AwsFacade(AwsClients.create(self.region))
@@ -95,7 +100,8 @@ class StackRef:
     def connect(self, on_warning: Notify | None = None) -> Connection:
         facade = self.facade()
         return Connection(facade, find_stack(facade, self.name, self.bucket,
-                                             self.state_machine_arn, on_warning=on_warning))
+                                             self.state_machine_arn, on_warning=on_warning,
+                                             preview=self.preview))
 
 
 class StackTarget(Protocol):
@@ -161,17 +167,20 @@ def start_render(facade: AwsFacade, stack: StackInfo, site_id: str, options: dic
                  *, output_key: str | None = None, render_id: str | None = None,
                  presign_expiry_s: int | None = None,
                  limits: RenderLimits | None = None) -> str:
-    """Start the execution. ``presign_expiry_s``: the lifetime of the links the assemble
-    step signs (with the function's role) when the render succeeds; ``limits``: the frame
-    ceiling the plan step enforces (default: 10 minutes of video)."""
+    """Start the execution on the stack's state machine. ``output_key``: by default
+    ``renders/ID/out.mp4`` (``previews/ID/out.mp4`` on the preview state machine), and only
+    where that state machine writes; ``presign_expiry_s``: the lifetime of the links the
+    assemble step signs (with the function's role) when the render succeeds; ``limits``:
+    the frame ceiling the plan step enforces (default: 10 minutes of video)."""
     render_id = s3uri.check_id(render_id or new_render_id(), "render id")
+    prefixes = stack.output_prefixes
     payload: dict[str, Any] = {
         "render_id": render_id,
         "bucket": stack.bucket,
         "site_id": s3uri.check_id(site_id, "site id"),
         "options": options,
-        "output_key": s3uri.check_output_key(output_key or
-                                             s3uri.default_output_key(render_id)),
+        "output_key": s3uri.check_output_key(
+            output_key or s3uri.default_output_key(render_id, prefixes), prefixes),
         "limits": (limits or RenderLimits()).checked().to_event(),
     }
     if presign_expiry_s is not None:
@@ -748,8 +757,10 @@ def render(target: StackTarget, request: RenderRequest, *,
            on_finished: Callable[[Progress], None] | None = None,
            poll_s: float = 2.0, timeout_s: float = EXECUTION_TIMEOUT_S + 300.0,
            sleep: Callable[[float], None] = time.sleep) -> RenderRun:
-    """Render on the stack: check the request (before any AWS call or upload), upload the
-    project as a site, start the execution and, with ``wait`` or ``download_to``, wait for it.
+    """Render on the stack: check the request (before any AWS call or upload; the output
+    key against the stack's state machine, the preview one's previews/ only, before the
+    upload), upload the project as a site, start the execution and, with ``wait`` or
+    ``download_to``, wait for it.
 
     ``on_started`` hears the render id before waiting, ``on_progress`` each poll, and
     ``on_finished`` the final state, failed or not, before a failure is raised as its typed
@@ -768,6 +779,8 @@ def render(target: StackTarget, request: RenderRequest, *,
                       request.limits)
     connection = target.connect(on_warning)
     facade, stack = connection.facade, connection.stack
+    if request.output_key:  # where the stack's state machine writes, before uploading
+        s3uri.check_output_key(request.output_key, stack.output_prefixes)
     site_id = (create_site(facade, stack.bucket, request.project, entry=request.options.entry,
                            refresh_after_days=site_refresh_days(stack)).site_id
                if request.project is not None else str(request.site_id))

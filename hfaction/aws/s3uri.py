@@ -17,6 +17,9 @@ RENDERS_PREFIX = "renders/"
 # (pull requests). Never over a site, an intermediate, or anywhere else in the bucket.
 PREVIEWS_PREFIX = "previews/"
 OUTPUT_PREFIXES = (RENDERS_PREFIX, PREVIEWS_PREFIX)
+# What the preview state machine (template.yaml's PreviewStateMachine, the only one a
+# pull-request role may start) lets its renders write: previews only.
+PREVIEW_OUTPUT_PREFIXES = (PREVIEWS_PREFIX,)
 # The last object of an uploaded site: its manifest (present: the whole site is there).
 SITE_MANIFEST = ".hfaction-site.json"
 
@@ -81,8 +84,10 @@ def invocation_key(render_id: str, name: str) -> str:
     return f"{WORK_PREFIX}{check_id(render_id, 'render id')}/invocations/{name}.json"
 
 
-def default_output_key(render_id: str) -> str:
-    return f"{RENDERS_PREFIX}{check_id(render_id, 'render id')}/out.mp4"
+def default_output_key(render_id: str, prefixes: tuple[str, ...] = OUTPUT_PREFIXES) -> str:
+    """``renders/ID/out.mp4``, or under the first of ``prefixes`` (``previews/ID/out.mp4``
+    on the preview state machine)."""
+    return f"{prefixes[0]}{check_id(render_id, 'render id')}/out.mp4"
 
 
 def check_cleanup_prefix(prefix: str) -> str:
@@ -99,13 +104,35 @@ def check_cleanup_prefix(prefix: str) -> str:
     return cleaned
 
 
-def check_output_key(key: str) -> str:
-    """An output key: a safe key under renders/ or previews/ (S3_URI_NOT_ALLOWED otherwise)."""
-    if not check_key(key).startswith(OUTPUT_PREFIXES):
+def check_output_key(key: str, prefixes: tuple[str, ...] = OUTPUT_PREFIXES) -> str:
+    """An output key: a safe key under renders/ or previews/, or under ``prefixes`` only
+    (a state machine's: the preview one's is previews/); S3_URI_NOT_ALLOWED otherwise."""
+    if not check_key(key).startswith(prefixes):
+        if prefixes == PREVIEW_OUTPUT_PREFIXES:
+            raise S3UriNotAllowed(
+                f"output key {key!r} is outside previews/: the preview state machine "
+                "writes previews only",
+                hint="give a key such as previews/pr-12/intro.mp4, or render without "
+                     "--preview (on the main state machine) for renders/")
         raise S3UriNotAllowed(
-            f"output key {key!r} is outside renders/ and previews/",
-            hint="give a key such as renders/intro.mp4 or previews/pr-12/intro.mp4")
+            f"output key {key!r} is outside {' and '.join(prefixes)}",
+            hint="give a key such as " + " or ".join(
+                f"{prefix}{'pr-12/' if prefix == PREVIEWS_PREFIX else ''}intro.mp4"
+                for prefix in prefixes))
     return key
+
+
+def check_output_prefixes(value: object) -> tuple[str, ...]:
+    """The output prefixes a state machine passes its plan and assemble steps
+    (``output_prefixes``, from its definition: "renders/,previews/" or "previews/"): some of
+    :data:`OUTPUT_PREFIXES`, never more (S3_URI_NOT_ALLOWED otherwise)."""
+    parts = [part.strip() for part in value.split(",")] if isinstance(value, str) else []
+    if not parts or any(part not in OUTPUT_PREFIXES for part in parts):
+        raise S3UriNotAllowed(
+            f"output prefixes {value!r} are not some of {', '.join(OUTPUT_PREFIXES)}",
+            hint="the state machine's definition names them (template.yaml's OutputPrefixes "
+                 "substitution): deploy the stack again with 'hfaction lambda deploy'")
+    return tuple(dict.fromkeys(parts))
 
 
 def poster_key(output_key: str) -> str:

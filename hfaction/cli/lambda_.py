@@ -38,6 +38,11 @@ PresignOpt = Annotated[int, typer.Option(
     "--presign-expiry", help="Seconds the MP4 and poster links stay valid (at most 7 days; "
     "never longer than the credentials that sign them).")]
 RenderIdArg = Annotated[str, typer.Argument(help="Render id from 'lambda render'.")]
+PreviewOpt = Annotated[bool, typer.Option(
+    "--preview", help="On the stack's preview state machine, whose renders can only write "
+    "under previews/ (default output key previews/RENDER_ID/out.mp4): the one a "
+    "pull-request role ('hfaction policies user --part pull-request') may start. With "
+    "--state-machine-arn, that state machine.")]
 BoundaryArnOpt = Annotated[str | None, typer.Option(
     "--permissions-boundary", envvar="HFACTION_PERMISSIONS_BOUNDARY",
     help="ARN of the managed policy every role of the stack gets as its permissions "
@@ -57,18 +62,20 @@ def _tell(text: str) -> None:
 
 
 def _stack(name: str, region: str | None, bucket: str | None = None,
-           state_machine_arn: str | None = None) -> StackRef:
+           state_machine_arn: str | None = None, preview: bool = False) -> StackRef:
     from hfaction.aws.renders import StackRef
 
-    return StackRef(name, region, bucket, state_machine_arn)
+    return StackRef(name, region, bucket, state_machine_arn, preview)
 
 
 def _print_stack(stack: StackInfo, json_output: bool) -> None:
     if json_output:
         print_json(stack.to_dict())
         return
+    preview = f", previews on {stack.preview_state_machine_arn}" \
+        if stack.preview_state_machine_arn else ""
     _say(f"stack {stack.name} ready: bucket {stack.bucket}, state machine "
-         f"{stack.state_machine_arn}")
+         f"{stack.state_machine_arn}{preview}")
 
 
 def _note(note: str) -> None:
@@ -221,6 +228,7 @@ def render(
         "minutes of video at its frame rate.")] = None,
     allow_long: Annotated[bool, typer.Option(
         "--allow-long", help="No frame ceiling at all.")] = False,
+    preview: PreviewOpt = False,
 ) -> None:
     """Render a project on Lambda; prints the render id, or waits with --wait.
 
@@ -234,7 +242,8 @@ def render(
                                     presign_expiry_s=presign_expiry,
                                     limits=RenderLimits(max_frames, allow_long))
     try:
-        run = renders.render(_stack(stack_name, region, bucket, state_machine_arn), request,
+        run = renders.render(_stack(stack_name, region, bucket, state_machine_arn, preview),
+                             request,
                              on_warning=warn, on_started=_started, on_progress=_print_progress,
                              on_finished=partial(_finished, json_output))
     except renders.RenderInterrupted as interrupted:  # SIGINT/SIGTERM: execution stopped
@@ -279,15 +288,17 @@ def progress(
     state_machine_arn: MachineOpt = None,
     json_output: JsonOpt = False,
     presign_expiry: PresignOpt = 3600,
+    preview: PreviewOpt = False,
 ) -> None:
-    """Show a render's status, chunks, frames, cost and output link.
+    """Show a render's status, chunks, frames, cost and output link (--preview: a render
+    started with --preview).
 
     Example: hfaction lambda progress hf-20261127-101500-1a2b3c4d --json
     """
     from hfaction.aws import renders
 
     expiry = renders.check_presign_expiry(presign_expiry)
-    connection = _stack(stack_name, region, bucket, state_machine_arn).connect(warn)
+    connection = _stack(stack_name, region, bucket, state_machine_arn, preview).connect(warn)
     current = renders.progress(connection.facade, connection.stack, render_id,
                                presign_expiry_s=expiry)
     if json_output:
@@ -326,8 +337,10 @@ def cancel(
     timeout: Annotated[float, typer.Option(
         "--timeout", help="Seconds to wait for invocations already running to end.")
                        ] = 120.0,
+    preview: PreviewOpt = False,
 ) -> None:
-    """Stop a running render, wait for its running invocations, and say what it cost.
+    """Stop a running render, wait for its running invocations, and say what it cost
+    (--preview: a render started with --preview).
 
     Exits 2 (RENDER_NOT_RUNNING) when the render has already ended.
 
@@ -335,6 +348,6 @@ def cancel(
     """
     from hfaction.aws import renders
 
-    connection = _stack(stack_name, region, bucket, state_machine_arn).connect(warn)
+    connection = _stack(stack_name, region, bucket, state_machine_arn, preview).connect(warn)
     current = renders.cancel(connection.facade, connection.stack, render_id, settle_s=timeout)
     _print_cancelled(current, timeout)

@@ -43,8 +43,8 @@ def _print_json(document: Any) -> None:
 
 
 PART_HELP = ("all, or only deploy or render (two managed policies when one is too large), "
-             "or pull-request: render previews only (writes sites/, reads and deletes "
-             "previews/, never renders/).")
+             "or pull-request: render previews only (starts only the preview state machine, "
+             "writes sites/, reads and deletes previews/, never renders/).")
 PartOpt = Annotated[str, typer.Option("--part", help=PART_HELP)]
 
 
@@ -106,7 +106,7 @@ def boundary(stack_name: StackOpt = "hfaction", region: RegionOpt = None,
     policy named STACK-boundary, and deploy with --permissions-boundary ITS_ARN.
 
     It is the most the roles CloudFormation makes for the stack may ever do: the stack's
-    bucket, function, state machine and log groups, and nothing of IAM. The deploy part
+    bucket, function, state machines and log groups, and nothing of IAM. The deploy part
     of 'hfaction policies user' creates and changes those roles only with it.
 
     Example: hfaction policies boundary --account 123456789012 > boundary.json

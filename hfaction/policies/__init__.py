@@ -22,14 +22,20 @@ roles with the deployer's credentials, so the policy allows creating, changing a
 roles named ``role/STACK-*`` (STACK the stack name) and writing their policies. Those
 calls carry an ``iam:PermissionsBoundary`` condition: only for roles whose permissions
 boundary is the managed policy ``STACK-boundary`` (:func:`boundary_policy`, printed by
-``hfaction policies boundary``: the stack's bucket, function, state machine and logs,
+``hfaction policies boundary``: the stack's bucket, function, state machines and logs,
 nothing of IAM), which template.yaml's ``PermissionsBoundaryArn`` puts on every role it
 makes; lifting a role's boundary or changing that policy is denied. So whoever holds the
 deploy part cannot make a role that does more than the stack's. ``iam:PassRole`` is
 narrower still: only those roles, and only to Lambda and Step Functions
 (``iam:PassedToService``). Give the deploy part to deploy jobs only; a render-only job
 needs ``--part render``, which has no IAM action, and a pull-request preview
-``--part pull-request``, which writes only sites and cannot touch ``renders/``.
+``--part pull-request``, which writes only sites, starts only the preview state machine
+(whose renders the function writes under ``previews/`` only) and cannot touch ``renders/``.
+
+A render of more than 40 chunks at once runs them in a Distributed Map: following it
+reads the map run (``mapRun:STACK-render/*``) and its child executions
+(``execution:STACK-render/*``), which the render and pull-request parts allow on their
+state machines.
 
 The package's modules:
 

@@ -34,8 +34,12 @@ _KIND_LABEL = {"stack": "Stack", "changeset": "", "sam_transform": "",
                "bucket": "Bucket", "objects": "Objects", "site_objects": "Sites",
                "work_objects": "Work", "preview_objects": "Previews",
                "function": "Function", "roles": "Roles", "log_groups": "LogGroups",
-               "state_machine": "StateMachine",
-               "executions": "Executions", "repository": "ImageRepository",
+               "state_machine": "StateMachine", "preview_state_machine": "PreviewStateMachine",
+               "executions": "Executions", "preview_executions": "PreviewExecutions",
+               "map_runs": "MapRuns", "preview_map_runs": "PreviewMapRuns",
+               "child_executions": "ChildExecutions",
+               "preview_child_executions": "PreviewChildExecutions",
+               "repository": "ImageRepository",
                "boundary": "PermissionsBoundary", "any": "AccountLevelNoResourceArn"}
 # Statement id suffix of a conditional statement, by the condition key it tests.
 _CONDITION_LABEL = {"iam:PassedToService": "ToLambdaOrStates",
@@ -103,17 +107,19 @@ def _boundary_guard(scope: StackScope) -> dict[str, Any]:
             "Action": list(BOUNDARY_REMOVING_ACTIONS), "Resource": _printed(roles)}
 
 
-# The most any role of the stack may do (template.yaml's RenderFunctionRole and
-# RenderStateMachineRole, and AWSLambdaBasicExecutionRole on the function's log group):
+# The most any role of the stack may do (template.yaml's RenderFunctionRole, the roles of
+# its two state machines, and AWSLambdaBasicExecutionRole on the function's log group):
 # (statement id, actions, resource kinds). Nothing of IAM, nothing outside the stack.
 _BOUNDARY_GRANTS: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("BoundaryBucket", ["s3:ListBucket"], ("bucket",)),
     ("BoundaryObjects", ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
      ("objects",)),
     ("BoundaryFunction", ["lambda:InvokeFunction"], ("function",)),
+    # Each state machine starts its Distributed Map's child executions, and describes and
+    # stops them.
     ("BoundaryStateMachine", ["states:StartExecution"], ("state_machine",)),
     ("BoundaryExecutions", ["states:DescribeExecution", "states:StopExecution"],
-     ("executions",)),
+     ("executions", "child_executions")),
     ("BoundaryLogGroups", ["logs:CreateLogGroup", "logs:CreateLogStream",
                            "logs:PutLogEvents"], ("log_groups",)),
     # Step Functions configures its log delivery through account-level APIs.
@@ -129,14 +135,12 @@ def boundary_policy(scope: StackScope) -> dict[str, Any]:
     managed policy named :attr:`StackScope.boundary_name`, created once by an admin.
 
     A role's permissions are what both its own policies and its boundary allow: this is
-    the most the stack's roles may ever do (its bucket, function, state machine, log
+    the most the stack's roles may ever do (its bucket, function, state machines, log
     groups and log delivery), whatever policies a deployer writes on them."""
     check_scope(scope)
     statements = []
     for sid, actions, kinds in _BOUNDARY_GRANTS:
         arns = [_printed(arn) for kind in kinds for arn in scope.resource(kind)]
-        if kinds == ("executions",):  # a Distributed Map's child executions too
-            arns.append(arns[0].removesuffix(":*") + "/*")
         statements.append({"Sid": sid, "Effect": "Allow", "Action": actions,
                            "Resource": arns[0] if len(arns) == 1 else arns})
     return {"Version": VERSION, "Statement": statements}

@@ -45,9 +45,14 @@ def lint_policy(document: Any, known_actions: Iterable[str] = ()) -> list[LintFi
         detail = finding.detail
         if finding.issue == "RESOURCE_MISMATCH" and isinstance(detail, list):
             # parliament's database wants Step Functions' express execution ARNs as well as
-            # standard ones for DescribeExecution; a standard state machine has none.
-            detail = [item for item in detail if not (
-                isinstance(item, dict) and ":express:" in str(item.get("required_format")))]
+            # standard ones for DescribeExecution; a standard state machine has none. And it
+            # reads ListExecutions' two resource types (a map run, or a state machine:
+            # whichever ARN the call names) as both required; hfaction lists only a map
+            # run's executions (mapRunArn).
+            detail = [item for item in detail if not (isinstance(item, dict) and (
+                ":express:" in str(item.get("required_format")) or (
+                    str(item.get("action")).lower() == "states:listexecutions"
+                    and ":stateMachine:" in str(item.get("required_format")))))]
             if not detail:
                 continue
         location = finding.location if isinstance(finding.location, dict) else {}

@@ -53,12 +53,20 @@ class StackScope:
         return f"arn:{self.partition}:iam::{self.account or ANY_ACCOUNT}:policy/" \
                f"{self.boundary_name}"
 
+    def state_machine_names(self) -> list[str]:
+        """template.yaml's state machines: RenderStateMachine and PreviewStateMachine."""
+        return [f"{self.stack_name}-render", self.preview_state_machine_name()]
+
+    def preview_state_machine_name(self) -> str:
+        return f"{self.stack_name}-preview"
+
     def resource(self, kind: str) -> list[str]:
         """The ARN patterns of one kind of resource (see :data:`RESOURCE_KINDS`)."""
         p, r = self.partition, self.region or ANY_REGION
         a, s = self.account or ANY_ACCOUNT, self.stack_name
         bucket = self._bucket()
         log_groups = [f"/aws/lambda/{s}-render", f"/aws/vendedlogs/states/{s}-render"]
+        machines, preview = self.state_machine_names(), self.preview_state_machine_name()
         arns = {
             "stack": [f"arn:{p}:cloudformation:{r}:{a}:stack/{s}/*"],
             # sam deploy names its change sets samcli-deploy<timestamp>; IAM checks change
@@ -80,8 +88,22 @@ class StackScope:
             "roles": [f"arn:{p}:iam::{a}:role/{s}-*"],
             "log_groups": [f"arn:{p}:logs:{r}:{a}:log-group:{name}{suffix}"
                            for name in log_groups for suffix in ("", ":*")],
-            "state_machine": [f"arn:{p}:states:{r}:{a}:stateMachine:{s}-render"],
-            "executions": [f"arn:{p}:states:{r}:{a}:execution:{s}-render:*"],
+            # template.yaml's two state machines: STACK-render (renders/ and previews/)
+            # and STACK-preview (previews/ only, what a pull request may start).
+            "state_machine": [f"arn:{p}:states:{r}:{a}:stateMachine:{name}"
+                              for name in machines],
+            "preview_state_machine": [f"arn:{p}:states:{r}:{a}:stateMachine:{preview}"],
+            "executions": [f"arn:{p}:states:{r}:{a}:execution:{name}:*" for name in machines],
+            "preview_executions": [f"arn:{p}:states:{r}:{a}:execution:{preview}:*"],
+            # A Distributed Map's run and its child executions, named after the state
+            # machine and the Map's Label (mapRun:MACHINE/LABEL:ID,
+            # execution:MACHINE/LABEL:ID: the Service Authorization Reference's "maprun"
+            # and "labelled execution" resource types).
+            "map_runs": [f"arn:{p}:states:{r}:{a}:mapRun:{name}/*" for name in machines],
+            "preview_map_runs": [f"arn:{p}:states:{r}:{a}:mapRun:{preview}/*"],
+            "child_executions": [f"arn:{p}:states:{r}:{a}:execution:{name}/*"
+                                 for name in machines],
+            "preview_child_executions": [f"arn:{p}:states:{r}:{a}:execution:{preview}/*"],
             "repository": [f"arn:{p}:ecr:{r}:{a}:repository/{s}-render"],
             "boundary": [self.boundary_arn()],
             "any": ["*"],
@@ -110,7 +132,9 @@ class StackScope:
 
 RESOURCE_KINDS = ("stack", "changeset", "sam_transform", "bucket", "objects", "site_objects",
                   "work_objects", "preview_objects", "function", "roles", "log_groups",
-                  "state_machine", "executions", "repository", "boundary", "any")
+                  "state_machine", "preview_state_machine", "executions",
+                  "preview_executions", "map_runs", "preview_map_runs", "child_executions",
+                  "preview_child_executions", "repository", "boundary", "any")
 
 
 PASS_ROLE_CONDITION = {"StringEquals": {"iam:PassedToService": ["lambda.amazonaws.com",
@@ -208,12 +232,24 @@ DEPLOY_CALLS: list[Need] = [
 # facade.account_id: a new stack adopts the bucket a deleted one of its name kept.
 NO_PERMISSION_NEEDED = frozenset({"sts:GetCallerIdentity"})
 
+# progress (so render --wait and cancel) of a render whose chunks ran in a Distributed Map
+# (more than 40 at once, statemachine/render.asl.json) reads the map run and its child
+# executions (renders.read_map_runs): DescribeMapRun and ListExecutions(mapRunArn), both
+# authorised on the map run, and GetExecutionHistory of each child that has ended.
+MAP_RUN_WHY = "facade: describe_map_run, list_map_run_executions (progress of a render " \
+              "in a Distributed Map)"
+CHILD_WHY = "facade.ended_execution_history (a Distributed Map's child executions)"
+
 RENDER_CALLS: list[Need] = [
     Need("cloudformation:DescribeStacks", ("stack",), "Render", "facade.stack"),
-    Need("states:StartExecution", ("state_machine",), "Render", "facade.start_execution"),
+    Need("states:StartExecution", ("state_machine",), "Render",
+         "facade.start_execution (renders, and previews with --preview)"),
     *_needs("Render", "facade: describe_execution, execution_history, stop_execution",
             ("executions",), ["states:DescribeExecution", "states:GetExecutionHistory",
                               "states:StopExecution"]),
+    *_needs("Render", MAP_RUN_WHY, ("map_runs",),
+            ["states:DescribeMapRun", "states:ListExecutions"]),
+    Need("states:GetExecutionHistory", ("child_executions",), "Render", CHILD_WHY),
     # HeadObject, GetObject, download_file and the presigned links all need s3:GetObject;
     # put_bytes s3:PutObject; DeleteObjects s3:DeleteObject per key.
     *_needs("Render", "facade: object_exists, get_json, download_file, presign_get, "
@@ -223,17 +259,25 @@ RENDER_CALLS: list[Need] = [
 ]
 
 # A pull-request preview (.github/workflows/pr-preview.yml): upload the site, start the
-# render with its output under previews/, follow it, link or download the preview, and
-# delete the pull request's previews/pr-N/ when it closes. The function's role writes the
-# MP4 and the poster; the caller writes only sites (content-addressed: the function
-# refuses a site whose files do not hash to its id), and neither writes nor reads renders/.
+# render on the preview state machine (lambda render --preview), follow it, link or
+# download the preview, and delete the pull request's previews/pr-N/ when it closes. The
+# function's role writes the MP4 and the poster, and only under previews/: the preview
+# state machine, the only one this part may start, tells the function so and the function
+# refuses any other output key. The caller writes only sites (content-addressed: the
+# function refuses a site whose files do not hash to its id), and neither writes nor reads
+# renders/ (nor the main state machine's executions, whose histories hold the links the
+# function signed to renders/).
 PULL_REQUEST_CALLS: list[Need] = [
     Need("cloudformation:DescribeStacks", ("stack",), "PullRequest", "facade.stack"),
-    Need("states:StartExecution", ("state_machine",), "PullRequest",
-         "facade.start_execution"),
+    Need("states:StartExecution", ("preview_state_machine",), "PullRequest",
+         "facade.start_execution (lambda render --preview)"),
     *_needs("PullRequest", "facade: describe_execution, execution_history, stop_execution",
-            ("executions",), ["states:DescribeExecution", "states:GetExecutionHistory",
-                              "states:StopExecution"]),
+            ("preview_executions",), ["states:DescribeExecution",
+                                      "states:GetExecutionHistory", "states:StopExecution"]),
+    *_needs("PullRequest", MAP_RUN_WHY, ("preview_map_runs",),
+            ["states:DescribeMapRun", "states:ListExecutions"]),
+    Need("states:GetExecutionHistory", ("preview_child_executions",), "PullRequest",
+         CHILD_WHY),
     Need("s3:GetObject", ("site_objects", "work_objects", "preview_objects"), "PullRequest",
          "facade: object_modified (sites), get_json (work/ records), presign_get and "
          "download_file (previews)"),

@@ -87,13 +87,18 @@ def test_reserved_concurrency_is_concurrency_plus_two_or_nothing(
     assert properties.get("ReservedConcurrentExecutions") == reserved
 
 
-def test_state_machine_substitutions_are_applied(default: dict[str, Any]) -> None:
-    properties = default["Resources"]["RenderStateMachine"]["Properties"]
+@pytest.mark.parametrize(("machine", "prefixes"), [
+    ("RenderStateMachine", "renders/,previews/"), ("PreviewStateMachine", "previews/")])
+def test_state_machine_substitutions_are_applied(default: dict[str, Any], machine: str,
+                                                 prefixes: str) -> None:
+    properties = default["Resources"][machine]["Properties"]
     assert "DefinitionSubstitutions" not in properties and "Definition" not in properties
     separator, parts = properties["DefinitionString"]["Fn::Join"]
     literal = "".join(part for part in parts if isinstance(part, str))
     assert separator == "" and "${" not in literal
     assert "States.StringToJson('8')" in literal
+    # Where its renders may write, in the Plan and Assemble payloads.
+    assert literal.count(f'"output_prefixes":"{prefixes}"') == 2
     references = [part for part in parts if not isinstance(part, str)]
     assert {"Fn::GetAtt": ["RenderFunction", "Arn"]} in references
     assert {"Ref": "RenderBucket"} in references
@@ -104,4 +109,4 @@ def test_managed_policy_arns_follow_the_stacks_partition(default: dict[str, Any]
     assert arns == [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/"
                                 "AWSLambdaBasicExecutionRole"}]
     roles = [r for r in default["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
-    assert len(roles) == 2 and '"arn:aws:' not in json.dumps(roles)
+    assert len(roles) == 3 and '"arn:aws:' not in json.dumps(roles)  # function, 2 machines

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -192,8 +193,8 @@ def parent_history(*, until: str) -> list[dict[str, Any]]:
 
 
 def child_arn(index: int) -> str:
-    return (f"arn:aws:states:{REGION}:{ACCOUNT}:execution:hfaction-render/chunks:"
-            f"{index:08x}-5a6b-4c7d-8e9f-0123456789ab")
+    return (MACHINE.replace(":stateMachine:", ":execution:") +
+            f"/chunks:{index:08x}-5a6b-4c7d-8e9f-0123456789ab")
 
 
 def child_history(index: int, status: str) -> list[dict[str, Any]]:
@@ -517,3 +518,108 @@ def test_the_facade_lists_a_map_runs_children_over_pages_with_a_status_filter(
     listed = setup.facade.list_map_run_executions(MAP_RUN, status="SUCCEEDED")
     assert [item["executionArn"] for item in listed] == [child_arn(i) for i in range(3)]
     assert setup.facade.describe_map_run(MAP_RUN)["itemCounts"]["running"] == 39
+
+
+# --- what progress calls, against the policies hfaction prints --------------------------------
+
+
+def sfn_resource(params: dict[str, Any]) -> str:
+    """The resource IAM authorises a Step Functions call on: the ARN the request names
+    (ListExecutions with mapRunArn: the map run, per the Service Authorization Reference)."""
+    for key in ("mapRunArn", "executionArn", "stateMachineArn"):
+        if params.get(key):
+            return str(params[key])
+    raise AssertionError(f"no resource ARN in {params}")
+
+
+def s3_call(operation: str, params: dict[str, Any]) -> tuple[str, str]:
+    bucket = f"arn:aws:s3:::{params['Bucket']}"
+    action = {"ListObjectsV2": "s3:ListBucket", "GetObject": "s3:GetObject",
+              "HeadObject": "s3:GetObject"}[operation]
+    return action, bucket if action == "s3:ListBucket" else f"{bucket}/{params['Key']}"
+
+
+def recording(setup: Setup) -> list[tuple[str, str]]:
+    """Every AWS call the facade's clients make from now on, as (IAM action, resource)."""
+    calls: list[tuple[str, str]] = []
+
+    def on_sfn(params: dict[str, Any], model: Any, **_: Any) -> None:
+        calls.append((f"states:{model.name}", sfn_resource(params)))
+
+    def on_s3(params: dict[str, Any], model: Any, **_: Any) -> None:
+        calls.append(s3_call(model.name, params))
+
+    setup.sfn.meta.events.register("before-parameter-build.sfn", on_sfn)
+    setup.s3.meta.events.register("before-parameter-build.s3", on_s3)
+    return calls
+
+
+@pytest.fixture(params=["render", "preview"])
+def machine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The module's ARNs for the stack's main state machine or its preview one (template.yaml
+    names them STACK-render and STACK-preview)."""
+    name = f"hfaction-{request.param}"
+    module = __import__(__name__, fromlist=["MACHINE"])
+    machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
+    monkeypatch.setattr(module, "MACHINE", machine_arn)
+    monkeypatch.setattr(module, "PARENT", execution_arn(machine_arn, RENDER_ID))
+    monkeypatch.setattr(module, "MAP_RUN", MAP_RUN.replace(":hfaction-render/",
+                                                           f":{name}/"))
+    monkeypatch.setattr(module, "CHILD_MACHINE", f"{machine_arn}/chunks")
+    yield str(request.param)
+
+
+def test_the_map_run_label_is_the_one_the_arns_name() -> None:
+    """AWS names a Distributed Map's run and children after the Map's Label (the policy
+    allows them as mapRun:MACHINE/* and execution:MACHINE/*, whatever the label)."""
+    asl = json.loads((Path(__file__).resolve().parents[2] / "statemachine" /
+                      "render.asl.json").read_text())
+    assert asl["States"]["RenderChunksDistributed"]["Label"] == "chunks"
+    assert ":mapRun:hfaction-render/chunks:" in MAP_RUN
+
+
+@pytest.mark.parametrize("part", ["all", "render", "pull-request"])
+def test_every_call_progress_makes_on_a_distributed_render_is_allowed_by_its_policy_part(
+        machine: str, part: str) -> None:
+    """Issue 13: following a render whose chunks ran in a Distributed Map calls
+    DescribeMapRun and ListExecutions on its map run and GetExecutionHistory on each ended
+    child. Every call is checked against the policy ``hfaction policies user --part PART``
+    prints, with hfaction's evaluator: the main state machine's renders are the render
+    part's (and all's), the preview state machine's everyone's; the pull-request part reads
+    nothing of the main state machine (its histories hold the links to renders/)."""
+    from hfaction.policies import StackScope, decide, identity_policy, parse_statements
+
+    with mock_aws():
+        setup = Setup()
+        with setup.stub:
+            setup.write([PLAN_RECORD, *chunk_records(range(CHUNKS)), ASSEMBLE_RECORD])
+            setup.expect_parent("SUCCEEDED", parent_history(until="succeeded"))
+            setup.stub.add_response("describe_map_run", map_run("SUCCEEDED",
+                                                                succeeded=CHUNKS),
+                                    {"mapRunArn": MAP_RUN})
+            setup.expect_children([child_item(i, "SUCCEEDED") for i in range(CHUNKS)],
+                                  split=25)
+            for index in range(CHUNKS):
+                setup.expect_history(index, child_history(index, "SUCCEEDED"))
+            calls = recording(setup)
+            state = progress(setup.facade, setup.stack, RENDER_ID)
+            setup.stub.assert_no_pending_responses()
+    assert state.status == "SUCCEEDED" and state.warnings == []
+    actions = {action for action, _ in calls}
+    assert {"states:DescribeMapRun", "states:ListExecutions", "states:GetExecutionHistory",
+            "states:DescribeExecution", "s3:ListBucket", "s3:GetObject"} <= actions
+    assert any(":mapRun:" in resource for _, resource in calls)
+    assert any("/chunks:" in resource and ":execution:" in resource for _, resource in calls)
+
+    policy = parse_statements(identity_policy(StackScope("hfaction", REGION, ACCOUNT), part),
+                              f"--part {part}")
+    refused = sorted({(action, resource) for action, resource in calls
+                      if decide(policy, action, resource).status != "allowed"})
+    if part == "pull-request" and machine == "render":
+        # Nothing of a main render: its execution, map run and children are refused.
+        assert {action for action, _ in refused} >= {
+            "states:DescribeExecution", "states:GetExecutionHistory",
+            "states:DescribeMapRun", "states:ListExecutions"}
+        assert not [resource for _, resource in refused if "hfaction-preview" in resource]
+    else:
+        assert refused == [], refused

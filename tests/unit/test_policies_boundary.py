@@ -35,6 +35,23 @@ BUCKET = f"arn:aws:s3:::video-{ACCOUNT}-{REGION}"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/video-RenderFunctionRole-1A2B3C4D5E6F"
 BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/video-boundary"
 MACHINE = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:video-render"
+PREVIEW_MACHINE = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:video-preview"
+
+
+def execution(machine: str, name: str = "hf-1") -> str:
+    return machine.replace(":stateMachine:", ":execution:") + f":{name}"
+
+
+def map_run(machine: str) -> str:
+    """A Distributed Map's run (the ASL's Label is "chunks"), as AWS names it."""
+    return machine.replace(":stateMachine:", ":mapRun:") + \
+        "/chunks:6c0f5e2a-1b2c-4d3e-8f90-a1b2c3d4e5f6"
+
+
+def child(machine: str) -> str:
+    """One of its child executions."""
+    return machine.replace(":stateMachine:", ":execution:") + \
+        "/chunks:0000002a-5a6b-4c7d-8e9f-0123456789ab"
 ROLE_WRITES = ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy",
                "iam:PutRolePermissionsBoundary")
 
@@ -108,7 +125,8 @@ def test_the_boundary_allows_what_the_stacks_roles_do_and_nothing_of_iam(
                    for s in policy for action in s.actions)
     roles = {name: resource for name, resource in translate(sam_template())["Resources"].items()
              if resource["Type"] == "AWS::IAM::Role"}
-    assert set(roles) == {"RenderFunctionRole", "RenderStateMachineRole"}
+    assert set(roles) == {"RenderFunctionRole", "RenderStateMachineRole",
+                          "PreviewStateMachineRole"}
     checked = 0
     for name, role in roles.items():
         properties = role["Properties"]
@@ -174,8 +192,8 @@ def test_the_deployed_template_puts_the_boundary_parameter_on_every_role() -> No
     for template, expected in ((bounded, BOUNDARY), (plain, None)):
         roles = [r["Properties"] for r in template["Resources"].values()
                  if r["Type"] == "AWS::IAM::Role"]
-        assert len(roles) == 2
-        assert [role.get("PermissionsBoundary") for role in roles] == [expected] * 2
+        assert len(roles) == 3  # the function's and the two state machines'
+        assert [role.get("PermissionsBoundary") for role in roles] == [expected] * 3
 
 
 def test_validate_flags_role_writes_without_a_boundary_condition(
@@ -279,10 +297,26 @@ def test_the_pull_request_policy_writes_sites_reads_previews_and_never_touches_r
         ("s3:DeleteObject", f"{BUCKET}/renders/hf-1/out.mp4"): "missing",
         ("s3:DeleteObject", f"{BUCKET}/sites/abc123/index.html"): "missing",
         ("s3:ListBucket", BUCKET): "allowed",
-        ("states:StartExecution", MACHINE): "allowed",
+        # Only the preview state machine, whose renders write previews/ only: the main
+        # one would have the function's role write wherever the input's output key says.
+        ("states:StartExecution", PREVIEW_MACHINE): "allowed",
+        ("states:StartExecution", MACHINE): "missing",
         ("states:StartExecution", MACHINE.replace("video-render", "other-render")): "missing",
-        ("states:DescribeExecution", MACHINE.replace(":stateMachine:", ":execution:")
-         + ":hf-1"): "allowed",
+        ("states:DescribeExecution", execution(PREVIEW_MACHINE)): "allowed",
+        ("states:GetExecutionHistory", execution(PREVIEW_MACHINE)): "allowed",
+        ("states:StopExecution", execution(PREVIEW_MACHINE)): "allowed",
+        # The main state machine's executions hold the links the function signed to
+        # renders/: not readable.
+        ("states:DescribeExecution", execution(MACHINE)): "missing",
+        ("states:GetExecutionHistory", execution(MACHINE)): "missing",
+        ("states:StopExecution", execution(MACHINE)): "missing",
+        # A preview of more than 40 chunks at once: its Distributed Map's run and children.
+        ("states:DescribeMapRun", map_run(PREVIEW_MACHINE)): "allowed",
+        ("states:ListExecutions", map_run(PREVIEW_MACHINE)): "allowed",
+        ("states:GetExecutionHistory", child(PREVIEW_MACHINE)): "allowed",
+        ("states:DescribeMapRun", map_run(MACHINE)): "missing",
+        ("states:ListExecutions", map_run(MACHINE)): "missing",
+        ("states:GetExecutionHistory", child(MACHINE)): "missing",
         ("cloudformation:DescribeStacks",
          f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/video/1"): "allowed",
         ("cloudformation:CreateChangeSet",

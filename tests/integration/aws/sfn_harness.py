@@ -77,10 +77,22 @@ def load_template() -> dict[str, Any]:
     return data
 
 
-def definition_substitution_names() -> set[str]:
-    """The names the template's state machine substitutes into the ASL."""
-    machine = load_template()["Resources"]["RenderStateMachine"]["Properties"]
+# template.yaml's state machines: both run the same ASL, with their own substitutions.
+STATE_MACHINES = ("RenderStateMachine", "PreviewStateMachine")
+
+
+def definition_substitution_names(resource: str = "RenderStateMachine") -> set[str]:
+    """The names a state machine of the template substitutes into the ASL."""
+    machine = load_template()["Resources"][resource]["Properties"]
     return set(machine.get("DefinitionSubstitutions") or {})
+
+
+def output_prefixes(resource: str = "RenderStateMachine") -> str:
+    """The OutputPrefixes a state machine of the template substitutes, as written there."""
+    machine = load_template()["Resources"][resource]["Properties"]
+    value = machine["DefinitionSubstitutions"]["OutputPrefixes"]
+    assert isinstance(value, str), value
+    return value
 
 
 def render_definition(substitutions: Mapping[str, object], *,
@@ -89,10 +101,11 @@ def render_definition(substitutions: Mapping[str, object], *,
     does (plain text replacement), optionally with every retrier shortened."""
     text = ASL.read_text()
     used = set(PLACEHOLDER.findall(text))
-    declared = definition_substitution_names()
-    if used != declared:
-        raise AssertionError(f"ASL placeholders {sorted(used)} differ from the template's "
-                             f"DefinitionSubstitutions {sorted(declared)}")
+    for resource in STATE_MACHINES:
+        declared = definition_substitution_names(resource)
+        if used != declared:
+            raise AssertionError(f"ASL placeholders {sorted(used)} differ from the "
+                                 f"DefinitionSubstitutions of {resource} {sorted(declared)}")
     missing = used - set(substitutions)
     if missing:
         raise AssertionError(f"no value for {sorted(missing)}")
@@ -238,7 +251,8 @@ class SfnHarness:
                  execution_timeout_seconds: int | None = None,
                  bucket: str = "hfaction-test-renders",
                  function_name: str = "hfaction-test-render",
-                 state_machine_name: str = "hfaction-test-render") -> None:
+                 state_machine_name: str = "hfaction-test-render",
+                 preview_state_machine_name: str = "hfaction-test-preview") -> None:
         self.dispatch = dispatch
         self.concurrency = concurrency
         self.retry_interval_seconds = retry_interval_seconds
@@ -247,6 +261,7 @@ class SfnHarness:
         self.bucket = bucket
         self.function_name = function_name
         self.state_machine_name = state_machine_name
+        self.preview_state_machine_name = preview_state_machine_name
         self.invocations: list[Invocation] = []
         self._lock = threading.Lock()
         self._running: dict[str, int] = {}
@@ -255,7 +270,9 @@ class SfnHarness:
         self._patch: Any = None
         self.function_arn = ""
         self.state_machine_arn = ""
+        self.preview_state_machine_arn = ""  # template.yaml's PreviewStateMachine
         self.definition: dict[str, Any] = {}
+        self.preview_definition: dict[str, Any] = {}
 
     # lifecycle
 
@@ -312,15 +329,26 @@ class SfnHarness:
             MemorySize=10240, Timeout=900,
             Environment={"Variables": {"RENDER_BUCKET": self.bucket}},
         )["FunctionArn"]
-        self.definition = render_definition(
-            {"RenderFunctionArn": self.function_arn, "RenderBucketName": self.bucket,
-             "MaxConcurrency": self.concurrency},
-            retry_interval_seconds=self.retry_interval_seconds)
-        if self.execution_timeout_seconds is not None:
-            shorten_execution_timeout(self.definition, self.execution_timeout_seconds)
-        self.state_machine_arn = self.client("stepfunctions").create_state_machine(
+        # Both of the template's state machines, each with its own OutputPrefixes.
+        definitions = []
+        for resource in STATE_MACHINES:
+            definition = render_definition(
+                {"RenderFunctionArn": self.function_arn, "RenderBucketName": self.bucket,
+                 "MaxConcurrency": self.concurrency,
+                 "OutputPrefixes": output_prefixes(resource)},
+                retry_interval_seconds=self.retry_interval_seconds)
+            if self.execution_timeout_seconds is not None:
+                shorten_execution_timeout(definition, self.execution_timeout_seconds)
+            definitions.append(definition)
+        self.definition, self.preview_definition = definitions
+        sfn = self.client("stepfunctions")
+        self.state_machine_arn = sfn.create_state_machine(
             name=self.state_machine_name, definition=json.dumps(self.definition),
             roleArn=role, type="STANDARD")["stateMachineArn"]
+        self.preview_state_machine_arn = sfn.create_state_machine(
+            name=self.preview_state_machine_name,
+            definition=json.dumps(self.preview_definition), roleArn=role,
+            type="STANDARD")["stateMachineArn"]
 
     # Lambda
 
@@ -388,11 +416,13 @@ class SfnHarness:
 
     # executions
 
-    def start_execution(self, execution_input: Mapping[str, Any], name: str) -> str:
+    def start_execution(self, execution_input: Mapping[str, Any], name: str, *,
+                        preview: bool = False) -> str:
+        """Start an execution of the main state machine (``preview``: the preview one)."""
         # Always name executions: moto returns a broken ARN otherwise.
         response = self.client("stepfunctions").start_execution(
-            stateMachineArn=self.state_machine_arn, name=name,
-            input=json.dumps(execution_input))
+            stateMachineArn=self.preview_state_machine_arn if preview
+            else self.state_machine_arn, name=name, input=json.dumps(execution_input))
         return str(response["executionArn"])
 
     def wait(self, execution_arn: str, timeout: float = 120.0) -> ExecutionResult:
@@ -420,5 +450,6 @@ class SfnHarness:
             error=described.get("error"), cause=described.get("cause"), history=history)
 
     def run(self, execution_input: Mapping[str, Any], name: str,
-            timeout: float = 120.0) -> ExecutionResult:
-        return self.wait(self.start_execution(execution_input, name), timeout)
+            timeout: float = 120.0, *, preview: bool = False) -> ExecutionResult:
+        return self.wait(self.start_execution(execution_input, name, preview=preview),
+                         timeout)

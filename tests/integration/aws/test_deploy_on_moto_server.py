@@ -76,6 +76,7 @@ def test_deploy_with_sam_then_render_then_an_unchanged_deploy_is_a_no_op(
     stack = hfaction_json(capsys, *deploy)
     assert stack["bucket"] == f"{STACK}-{ACCOUNT}-{REGION}"
     assert stack["state_machine_arn"].endswith(f":stateMachine:{STACK}-render")
+    assert stack["preview_state_machine_arn"].endswith(f":stateMachine:{STACK}-preview")
     assert stack["version"] == __version__ and stack["status"] == "CREATE_COMPLETE"
     assert stack["parameters"]["ImageUri"] == IMAGE_URI
     assert stack["parameters"]["Concurrency"] == str(CONCURRENCY)
@@ -88,7 +89,7 @@ def test_deploy_with_sam_then_render_then_an_unchanged_deploy_is_a_no_op(
     iam = client("iam")
     roles = [role["RoleName"] for role in iam.list_roles()["Roles"]
              if role["RoleName"].startswith(f"{STACK}-")]
-    assert len(roles) == 2
+    assert len(roles) == 3  # the function's and the two state machines'
     assert not any("PermissionsBoundary" in iam.get_role(RoleName=name)["Role"]
                    for name in roles)
     # The state machine runs the shipped ASL with the template's substitutions filled in.
@@ -97,6 +98,12 @@ def test_deploy_with_sam_then_render_then_an_unchanged_deploy_is_a_no_op(
     assert "${" not in definition
     assert f'"FunctionName": "{stack["function_arn"]}"' in definition
     assert f"States.StringToJson('{CONCURRENCY}')" in definition
+    assert definition.count('"output_prefixes": "renders/,previews/"') == 2
+    # The preview state machine: the same, its renders under previews/ only.
+    preview = client("stepfunctions").describe_state_machine(
+        stateMachineArn=stack["preview_state_machine_arn"])["definition"]
+    assert preview == definition.replace('"output_prefixes": "renders/,previews/"',
+                                         '"output_prefixes": "previews/"')
 
     # The same deploy again: CloudFormation finds nothing to change, sam stops there.
     events = cloudformation.describe_stack_events(StackName=STACK)["StackEvents"]
@@ -210,8 +217,8 @@ def test_deploy_with_a_permissions_boundary_puts_it_on_every_role_of_the_stack(
                 for name in names}
 
     found = boundaries()
-    assert sorted(name.split("-")[1] for name in found) == ["RenderFunctionRole",
-                                                           "RenderStateMachineRole"]
+    assert sorted(name.split("-")[1] for name in found) == [
+        "PreviewStateMachineRole", "RenderFunctionRole", "RenderStateMachineRole"]
     assert all(boundary == {"PermissionsBoundaryType": "PermissionsBoundaryPolicy",
                             "PermissionsBoundaryArn": arn} for boundary in found.values()), found
     # Deployed again without the flag: the stack keeps its boundary (nothing changes).

@@ -105,12 +105,51 @@ def test_a_second_site_upload_of_an_unchanged_tree_puts_nothing(s3: Any) -> None
      "plan_key": "work/other-render/plan.tar", "index": 0},
     {"action": "render_chunk", "render_id": "../r2", "bucket": BUCKET,
      "plan_key": "work/r2/plan.tar", "index": 0},
-])
+    # Issue 13: where the state machine's renders may write (the preview one: previews/).
+    {"action": "plan", "render_id": "r2", "bucket": BUCKET, "site_id": "x",
+     "output_key": "renders/r2/out.mp4", "output_prefixes": "previews/"},
+    {"action": "plan", "render_id": "r2", "bucket": BUCKET, "site_id": "x",
+     "output_prefixes": "previews/,sites/"},
+    {"action": "plan", "render_id": "r2", "bucket": BUCKET, "site_id": "x",
+     "output_prefixes": ""},
+    {"action": "plan", "render_id": "r2", "bucket": BUCKET, "site_id": "x",
+     "output_prefixes": ["renders/"]},
+    {"action": "assemble", "render_id": "r2", "bucket": BUCKET,
+     "plan_key": "work/r2/plan.tar", "chunks": [], "output_key": "renders/r2/out.mp4",
+     "output_prefixes": "previews/"},
+    {"action": "assemble", "render_id": "r2", "bucket": BUCKET,
+     "plan_key": "work/r2/plan.tar", "chunks": [], "output_prefixes": "previews/",
+     "output_key": "previews/../renders/r2/out.mp4"},
+], ids=["foreign-bucket", "other-plan", "climbing-id", "preview-plan-to-renders",
+        "prefixes-beyond-outputs", "no-prefixes", "prefixes-not-text",
+        "preview-assemble-to-renders", "preview-assemble-climbing"])
 def test_locations_outside_the_render_are_refused(deps: Deps, event: dict[str, Any]) -> None:
+    puts = count_puts(deps.s3)
     with pytest.raises(Exception) as caught:
         handle(event, CONTEXT, deps)
     assert type(caught.value).__name__ == "S3_URI_NOT_ALLOWED"
     assert json.loads(str(caught.value))["code"] == "S3_URI_NOT_ALLOWED"
+    # Refused before any work: only the invocation record is written.
+    assert [key for key in puts if not key.startswith("work/r2/invocations/")] == []
+
+
+def test_the_default_output_key_is_under_the_state_machines_first_prefix(
+        s3: Any, deps: Deps) -> None:
+    """No output key: renders/ID/out.mp4 on the main state machine (and for an event
+    without output_prefixes, from a definition older than them), previews/ID/out.mp4 on the
+    preview one. The plan step checks the key before it reads the site."""
+    from hfaction.aws.handler import _output_key
+
+    assert _output_key({}, "r3") == "renders/r3/out.mp4"
+    assert _output_key({"output_prefixes": "renders/,previews/"}, "r3") == \
+        "renders/r3/out.mp4"
+    assert _output_key({"output_prefixes": "previews/"}, "r3") == "previews/r3/out.mp4"
+    assert _output_key({"output_prefixes": "renders/,previews/",
+                        "output_key": "previews/pr-1/a.mp4"}, "r3") == "previews/pr-1/a.mp4"
+    with pytest.raises(Exception) as caught:  # no site r3-site: the key was fine
+        handle({"action": "plan", "render_id": "r3", "bucket": BUCKET, "site_id": "r3-site",
+                "output_prefixes": "previews/"}, CONTEXT, deps)
+    assert type(caught.value).__name__ == "INVALID_OPTION"
 
 
 def test_hostile_plan_tarball_is_refused(s3: Any, deps: Deps, tmp_path: Path) -> None:

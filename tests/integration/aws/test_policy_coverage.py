@@ -84,6 +84,20 @@ def test_the_printed_policy_allows_every_call_of_a_deploy_and_a_render(
                                "--json").stdout)
     assert done["status"] == "SUCCEEDED" and out.stat().st_size > 0
     hfaction(aws, "lambda", "progress", done["render_id"], "--stack-name", STACK, "--json")
+    # A pull-request preview, as .github/workflows/pr-preview.yml makes it: on the preview
+    # state machine, its calls checked below against the pull-request part.
+    preview_from = len(aws.calls)
+    preview = json.loads(hfaction(aws, "lambda", "render", str(FIXTURES / "motion"),
+                                  "--wait", "--chunk-size", "20", "--stack-name", STACK,
+                                  "--preview", "--output-key",
+                                  "previews/pr-1/x/1-1/preview.mp4", "--json").stdout)
+    assert preview["status"] == "SUCCEEDED"
+    assert preview["output_uri"].endswith("/previews/pr-1/x/1-1/preview.mp4")
+    hfaction(aws, "lambda", "progress", preview["render_id"], "--stack-name", STACK,
+             "--preview", "--json")
+    hfaction(aws, "lambda", "cleanup", "--prefix", "previews/pr-1/", "--stack-name", STACK)
+    preview_calls = [call for call in aws.calls[preview_from:]
+                     if call.access_key == USER_KEY and call.action not in NO_PERMISSION_NEEDED]
     hfaction(aws, "lambda", "cleanup", "--prefix", f"renders/{done['render_id']}/",
              "--stack-name", STACK)
     hfaction(aws, "lambda", "destroy", "--stack-name", STACK)
@@ -147,6 +161,68 @@ def test_the_printed_policy_allows_every_call_of_a_deploy_and_a_render(
     code = main(["policies", "validate", str(path), "--stack-name", STACK, "--region", REGION,
                  "--account", ACCOUNT])
     assert code == 0, capsys.readouterr().out
+
+    # The preview's calls: each allowed by the pull-request part, on the very resource it
+    # touched (its StartExecution on the preview state machine, which the part allows
+    # alone), and by the render part too.
+    machines = {stack["state_machine_arn"]: "render",
+                stack["preview_state_machine_arn"]: "preview"}
+    assert set(machines) == {f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STACK}-{name}"
+                             for name in ("render", "preview")}
+    started = [call for call in preview_calls if call.action == "states:StartExecution"]
+    assert len(started) == 1
+    for part in ("pull-request", "render"):
+        part_policy = parse_statements(printed_policy(
+            capsys, "--stack-name", STACK, "--region", REGION, "--account", ACCOUNT,
+            "--part", part), f"--part {part}")
+        part_verdicts = {verdict.action: verdict for verdict in evaluate(
+            part_policy, required(scope, part), scope)}
+        recorded_here = {call.action for call in preview_calls}
+        assert not sorted(recorded_here - set(part_verdicts)), (part, recorded_here)
+        assert all(part_verdicts[action].status == "allowed" for action in recorded_here)
+        for call in preview_calls:
+            # (DeleteObjects is recorded as BUCKET/*: the keys it deleted were these.)
+            resource = f"{bucket}/previews/pr-1/x/1-1/preview.mp4" \
+                if call.resource == f"{bucket}/*" else call.resource
+            if resource and resource != "*":
+                assert decide(part_policy, call.action, resource).status == "allowed", \
+                    (part, call)
+        for arn, name in machines.items():
+            allowed = decide(part_policy, "states:StartExecution", arn).status == "allowed"
+            assert allowed == (part == "render" or name == "preview"), (part, arn)
+    assert_map_runs_are_covered(capsys, stack)
+
+
+def assert_map_runs_are_covered(capsys: pytest.CaptureFixture[str],
+                                stack: dict[str, Any]) -> None:
+    """moto cannot run a Distributed Map's ListExecutions(mapRunArn) (see
+    tests/unit/test_map_run.py, which records what progress calls then), so its calls are
+    checked on the ARNs AWS gives the deployed state machines' map runs and children
+    (mapRun:MACHINE/LABEL:ID, execution:MACHINE/LABEL:ID, the Map's Label "chunks")."""
+    run_id = "6c0f5e2a-1b2c-4d3e-8f90-a1b2c3d4e5f6"
+
+    def calls(machine: str) -> list[tuple[str, str]]:
+        map_run = machine.replace(":stateMachine:", ":mapRun:") + f"/chunks:{run_id}"
+        child = machine.replace(":stateMachine:", ":execution:") + f"/chunks:{run_id}"
+        return [("states:DescribeMapRun", map_run), ("states:ListExecutions", map_run),
+                ("states:GetExecutionHistory", child)]
+
+    main_machine = stack["state_machine_arn"]
+    preview_machine = stack["preview_state_machine_arn"]
+    for part, machines in (("all", (main_machine, preview_machine)),
+                           ("render", (main_machine, preview_machine)),
+                           ("pull-request", (preview_machine,))):
+        policy = parse_statements(printed_policy(
+            capsys, "--stack-name", STACK, "--region", REGION, "--account", ACCOUNT,
+            "--part", part), part)
+        for machine in machines:
+            for action, resource in calls(machine):
+                assert decide(policy, action, resource).status == "allowed", \
+                    (part, action, resource)
+        if part == "pull-request":
+            for action, resource in calls(main_machine):
+                assert decide(policy, action, resource).status == "missing", \
+                    (part, action, resource)
 
 
 def test_permissions_data_is_what_the_schemas_say_for_the_template(tmp_path: Path) -> None:

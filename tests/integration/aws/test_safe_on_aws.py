@@ -108,7 +108,7 @@ def moto() -> Iterator[Callable[..., SfnHarness]]:
     for harness in started:
         # No execution may outlive its test: its invocations would reach the next one's.
         sfn = harness.client("stepfunctions")
-        for execution in executions(harness):
+        for execution in executions(harness) + executions(harness, preview=True):
             if execution["status"] == "RUNNING":
                 sfn.stop_execution(executionArn=execution["executionArn"], cause="test over")
                 harness.wait(execution["executionArn"], timeout=30)
@@ -133,9 +133,17 @@ def keys(harness: SfnHarness, prefix: str = "") -> list[str]:
     return [item["Key"] for item in listed.get("Contents", [])]
 
 
-def executions(harness: SfnHarness) -> list[dict[str, Any]]:
+def executions(harness: SfnHarness, *, preview: bool = False) -> list[dict[str, Any]]:
+    """The executions of the main state machine (``preview``: of the preview one)."""
     return list(harness.client("stepfunctions").list_executions(
-        stateMachineArn=harness.state_machine_arn)["executions"])
+        stateMachineArn=harness.preview_state_machine_arn if preview
+        else harness.state_machine_arn)["executions"])
+
+
+def on_preview(harness: SfnHarness) -> list[str]:
+    """The flags that point a command at the harness's preview state machine."""
+    return ["--bucket", harness.bucket, "--state-machine-arn",
+            harness.preview_state_machine_arn, "--region", harness.region, "--preview"]
 
 
 def execution_of(harness: SfnHarness, render_id: str) -> str:
@@ -495,6 +503,151 @@ def test_output_keys_outside_renders_and_previews_are_refused(
     assert code == 0, err
     done = harness.wait(execution_of(harness, out.strip()))
     assert done.status == "FAILED" and done.error == "INVALID_OPTION"
+
+
+# --- 9. a pull-request preview cannot get renders/ written ------------------------------------
+#
+# A pull-request role may start only the preview state machine (hfaction policies user
+# --part pull-request; its policy is checked in tests/unit/test_policies_boundary.py). Its
+# renders write under previews/ only: the client refuses another key before uploading, and
+# the function refuses it whoever started the execution and whatever its input says.
+
+
+def test_a_preview_renders_under_previews_on_the_preview_state_machine(
+        moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    harness = moto(RecordingFake(2))
+    code, out, err = run(capsys, "lambda", "render", str(FIXTURES / "motion"), "--wait",
+                         "--json", *on_preview(harness))
+    assert code == 0, err
+    done = json.loads(out)
+    render_id = done["render_id"]
+    # On the preview state machine, and under previews/ by default.
+    assert [item["name"] for item in executions(harness, preview=True)] == [render_id]
+    assert executions(harness) == []
+    assert done["output_uri"] == f"s3://{harness.bucket}/previews/{render_id}/out.mp4"
+    assert keys(harness, "previews/") == [f"previews/{render_id}/out.mp4"]
+    assert keys(harness, "renders/") == []
+    # progress and cancel find it with --preview (and only there).
+    code, out, err = run(capsys, "lambda", "progress", render_id, "--json",
+                         *on_preview(harness))
+    assert code == 0 and json.loads(out)["status"] == "SUCCEEDED", err
+    code, out, err = run(capsys, "lambda", "cancel", render_id, *on_preview(harness))
+    assert code == 2 and "RENDER_NOT_RUNNING" in err
+    code, out, err = run(capsys, "lambda", "progress", render_id, *on(harness))
+    assert code != 0 and "ExecutionDoesNotExist" in err, err
+
+
+def test_a_preview_refuses_an_output_key_outside_previews_before_uploading(
+        moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    harness = moto(RecordingFake(2))
+    for key in ("renders/intro.mp4", "renders/hf-1/out.mp4", "sites/abc/index.html"):
+        code, out, err = run(capsys, "lambda", "render", str(FIXTURES / "motion"),
+                             "--output-key", key, *on_preview(harness))
+        assert code == 2, err
+        assert err.startswith("error: S3_URI_NOT_ALLOWED: "), err
+        assert out == ""
+        if key.startswith("renders/"):
+            assert "outside previews/: the preview state machine writes previews only" \
+                in err, err
+    assert keys(harness) == [] and executions(harness, preview=True) == []
+
+
+@pytest.mark.parametrize("execution_input", [
+    {"output_key": "renders/hf-evil/out.mp4"},
+    # The input cannot widen the state machine's prefixes: they are merged last.
+    {"output_key": "renders/hf-evil/out.mp4", "output_prefixes": "renders/,previews/"},
+    {"output_key": "renders/hf-evil/out.mp4", "output_prefixes": "renders/"},
+], ids=["renders-key", "renders-key-and-prefixes", "renders-prefix-only"])
+def test_the_plan_step_of_a_preview_refuses_renders_whoever_started_it(
+        moto: Any, tmp_path: Path, execution_input: dict[str, Any]) -> None:
+    """What a pull-request role could do with StartExecution on the preview state machine
+    alone, bypassing hfaction's client: the real handler's plan step refuses it."""
+    holder: list[SfnHarness] = []
+    harness = moto(real_plan(lambda: holder[0], tmp_path / "lambda-tmp"))
+    holder.append(harness)
+    site = create_site(facade_of(harness)[0], harness.bucket, FIXTURES / "motion")
+    result = harness.run({"render_id": "hf-evil", "site_id": site.site_id, **execution_input},
+                         name="hf-evil", preview=True)
+    assert result.status == "FAILED" and result.error == "S3_URI_NOT_ALLOWED", result.cause
+    assert "outside previews/" in str(result.cause)
+    assert harness.calls("render_chunk") == [] and harness.calls("assemble") == []
+    assert keys(harness, "renders/") == [] and keys(harness, "previews/") == []
+    # The same input on the main state machine is allowed to get past this check.
+    main = harness.run({"render_id": "hf-main", "site_id": "no-such-site",
+                        **execution_input}, name="hf-main")
+    assert main.error != "S3_URI_NOT_ALLOWED", main.cause
+
+
+def test_the_assemble_step_of_a_preview_refuses_renders_too(
+        moto: Any, tmp_path: Path) -> None:
+    """Defence in depth: even with a plan result naming renders/ (the plan step refuses
+    that), the real assemble step writes nothing there: it checks the key against the
+    preview state machine's own prefixes before any download."""
+    fake = RecordingFake(2)
+    holder: list[SfnHarness] = []
+
+    def dispatch(event: dict[str, Any]) -> dict[str, Any]:
+        harness = holder[0]
+        if event["action"] == "plan":
+            return {**fake(event), "output_key": "renders/hf-evil/out.mp4"}
+        if event["action"] != "assemble":
+            return fake(event)
+        deps = Deps(s3=harness.client("s3"), bucket=harness.bucket,
+                    work_root=tmp_path / "lambda-tmp")
+        return handle(event, SimpleNamespace(memory_limit_in_mb=10240,
+                                             aws_request_id=str(uuid.uuid4())), deps)
+
+    harness = moto(dispatch)
+    fake.harness = harness
+    holder.append(harness)
+    result = harness.run({"render_id": "hf-evil", "site_id": "s1"}, name="hf-evil",
+                         preview=True)
+    assert result.status == "FAILED" and result.error == "S3_URI_NOT_ALLOWED", result.cause
+    (assemble,) = harness.calls("assemble")
+    assert assemble.event["output_key"] == "renders/hf-evil/out.mp4"
+    assert assemble.event["output_prefixes"] == "previews/"
+    assert keys(harness, "renders/") == []
+
+
+def fake_stack(harness: SfnHarness, name: str, *, with_preview: bool = True) -> None:
+    """A CloudFormation stack with the render stack's outputs (moto keeps literal ones)."""
+    outputs = {"RenderBucketName": harness.bucket,
+               "RenderStateMachineArn": harness.state_machine_arn,
+               "RenderFunctionArn": harness.function_arn}
+    if with_preview:
+        outputs["PreviewStateMachineArn"] = harness.preview_state_machine_arn
+    template = {"Resources": {"Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {}}},
+                "Outputs": {key: {"Value": value} for key, value in outputs.items()}}
+    harness.client("cloudformation").create_stack(StackName=name,
+                                                  TemplateBody=json.dumps(template))
+
+
+def test_render_preview_finds_the_stacks_preview_state_machine(
+        moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    harness = moto(RecordingFake(2))
+    fake_stack(harness, "video")
+    fake_stack(harness, "older", with_preview=False)
+    lookup = ["--region", harness.region]
+    code, out, err = run(capsys, "lambda", "render", "--site-id", "s1", "--stack-name",
+                         "video", "--preview", *lookup)
+    assert code == 0, err
+    render_id = out.strip()
+    assert [item["name"] for item in executions(harness, preview=True)] == [render_id]
+    assert executions(harness) == []
+    done = harness.wait(harness.preview_state_machine_arn.replace(
+        ":stateMachine:", ":execution:") + f":{render_id}")
+    assert done.status == "SUCCEEDED"
+    assert done.output["output_key"] == f"previews/{render_id}/out.mp4"
+    code, out, err = run(capsys, "lambda", "progress", render_id, "--stack-name", "video",
+                         "--preview", "--json", *lookup)
+    assert code == 0 and json.loads(out)["output_uri"].endswith(
+        f"/previews/{render_id}/out.mp4"), err
+    # A stack deployed before the preview state machine existed says so, starting nothing.
+    code, out, err = run(capsys, "lambda", "render", "--site-id", "s1", "--stack-name",
+                         "older", "--preview", *lookup)
+    assert code == 2 and out == ""
+    assert "STACK_NOT_FOUND" in err and "no preview state machine" in err, err
+    assert len(executions(harness, preview=True)) == 1 and executions(harness) == []
 
 
 def test_region_given_through_boto3_environment_is_used(

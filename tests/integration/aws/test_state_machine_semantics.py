@@ -176,16 +176,17 @@ def test_chunks_run_at_most_max_concurrency_at_once(harness: Any, chunks: int,
 def test_invocation_events_follow_the_handler_contract(harness: Any) -> None:
     # Lambda is replaced by a Python dispatch: moto cannot run the render image.
     sfn = harness(FakeRender(3))
-    result = sfn.run(render_input(output_key="renders/custom/video.mp4", action="assemble"),
-                     name=RENDER_ID)
+    result = sfn.run(render_input(output_key="renders/custom/video.mp4", action="assemble",
+                                  output_prefixes="sites/"), name=RENDER_ID)
     assert result.status == "SUCCEEDED", (result.error, result.cause)
 
-    # Plan gets the execution's input, action=plan (whatever the input said) and the
-    # stack's bucket when the input names none.
+    # Plan gets the execution's input, action=plan and the state machine's output prefixes
+    # (whatever the input said) and the stack's bucket when the input names none.
     (plan,) = sfn.calls("plan")
     assert plan.event == {"action": "plan", "render_id": RENDER_ID, "bucket": sfn.bucket,
                           "site_id": "site-1", "options": {"fps": "30"},
-                          "output_key": "renders/custom/video.mp4"}
+                          "output_key": "renders/custom/video.mp4",
+                          "output_prefixes": "renders/,previews/"}
     # Each chunk gets exactly what render_chunk reads.
     for call in sfn.calls("render_chunk"):
         assert call.event == {"action": "render_chunk", "render_id": RENDER_ID,
@@ -194,9 +195,28 @@ def test_invocation_events_follow_the_handler_contract(harness: Any) -> None:
     (assemble,) = sfn.calls("assemble")
     assert assemble.event["action"] == "assemble"
     assert assemble.event["output_key"] == "renders/custom/video.mp4"
+    assert assemble.event["output_prefixes"] == "renders/,previews/"
     assert assemble.event["plan_key"] == f"work/{RENDER_ID}/plan.tar"
     assert [chunk["key"] for chunk in assemble.event["chunks"]] == [
         f"work/{RENDER_ID}/chunks/chunk-{i:05d}.mp4" for i in range(3)]
+
+
+def test_the_preview_state_machine_tells_plan_and_assemble_previews_only(
+        harness: Any) -> None:
+    # Lambda is replaced by a Python dispatch: moto cannot run the render image.
+    # Issue 13: an execution's input cannot widen where the preview state machine's
+    # renders write: its prefixes are constants of its definition, merged last.
+    sfn = harness(FakeRender(2))
+    result = sfn.run(render_input(output_key="previews/pr-3/video.mp4",
+                                  output_prefixes="renders/,previews/"),
+                     name=RENDER_ID, preview=True)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert result.arn.startswith(sfn.preview_state_machine_arn.replace(":stateMachine:",
+                                                                       ":execution:"))
+    (plan,) = sfn.calls("plan")
+    (assemble,) = sfn.calls("assemble")
+    assert plan.event["output_prefixes"] == assemble.event["output_prefixes"] == "previews/"
+    assert all("output_prefixes" not in call.event for call in sfn.calls("render_chunk"))
 
 
 def test_a_bucket_in_the_input_reaches_the_handler(harness: Any) -> None:

@@ -92,8 +92,8 @@ def test_parameters_and_outputs(template: dict[str, Any]) -> None:
     assert parameters["Architecture"]["AllowedValues"] == ["x86_64", "arm64"]
     assert parameters["IntermediateRetentionDays"]["Default"] == 7
     assert {"ProjectName", "ImageUri", "HfactionVersion"} <= set(parameters)
-    assert {"RenderBucketName", "RenderStateMachineArn", "RenderFunctionArn",
-            "HfactionVersion"} <= set(template["Outputs"])
+    assert {"RenderBucketName", "RenderStateMachineArn", "PreviewStateMachineArn",
+            "RenderFunctionArn", "HfactionVersion"} <= set(template["Outputs"])
 
 
 def test_every_physical_name_contains_the_project_name(template: dict[str, Any]) -> None:
@@ -101,6 +101,8 @@ def test_every_physical_name_contains_the_project_name(template: dict[str, Any])
         "RenderBucket": resource(template, "RenderBucket")["Properties"]["BucketName"],
         "RenderFunction": resource(template, "RenderFunction")["Properties"]["FunctionName"],
         "RenderStateMachine": resource(template, "RenderStateMachine")["Properties"]["Name"],
+        "PreviewStateMachine":
+            resource(template, "PreviewStateMachine")["Properties"]["Name"],
         "RenderFunctionLogGroup":
             resource(template, "RenderFunctionLogGroup")["Properties"]["LogGroupName"],
         "RenderStateMachineLogGroup":
@@ -183,15 +185,16 @@ def test_a_retained_bucket_is_adopted_by_a_stack_of_the_same_name(
     assert template["Parameters"]["AdoptBucket"]["Default"] == "false"
     name = {"Fn::If": ["CreateBucket", {"Ref": "RenderBucket"}, {"Fn::Sub": BUCKET_NAME}]}
     function = resource(template, "RenderFunction")["Properties"]
-    machine = resource(template, "RenderStateMachine")["Properties"]
     assert function["Environment"]["Variables"]["RENDER_BUCKET"] == name
-    assert machine["DefinitionSubstitutions"]["RenderBucketName"] == name
+    for machine in ("RenderStateMachine", "PreviewStateMachine"):
+        properties = resource(template, machine)["Properties"]
+        assert properties["DefinitionSubstitutions"]["RenderBucketName"] == name
     assert resource(template, "RenderBucketPolicy")["Properties"]["Bucket"] == name
     assert template["Outputs"]["RenderBucketName"]["Value"] == name
     # Nothing refers to the bucket resource unconditionally (it may not exist).
     text = json.dumps({key: value for key, value in template["Resources"].items()
                        if key != "RenderBucket"})
-    assert text.count('"RenderBucket"') == text.count('{"Ref": "RenderBucket"}') == 3
+    assert text.count('"RenderBucket"') == text.count('{"Ref": "RenderBucket"}') == 4
     assert "RenderBucket.Arn" not in text
 
 
@@ -215,19 +218,56 @@ def test_reserved_concurrency_is_concurrency_plus_two(template: dict[str, Any]) 
         assert values[i] == str(i + 2)
 
 
-def test_state_machine_substitutions_match_the_asl(template: dict[str, Any]) -> None:
-    properties = resource(template, "RenderStateMachine")["Properties"]
+@pytest.mark.parametrize("machine", ["RenderStateMachine", "PreviewStateMachine"])
+def test_state_machine_substitutions_match_the_asl(template: dict[str, Any],
+                                                   machine: str) -> None:
+    properties = resource(template, machine)["Properties"]
     assert properties["Type"] == "STANDARD"
     assert properties["DefinitionUri"] == "statemachine/render.asl.json"
     substitutions = properties["DefinitionSubstitutions"]
     assert substitutions["MaxConcurrency"] == {"Ref": "Concurrency"}
     assert substitutions["RenderFunctionArn"] == {"Fn::GetAtt": "RenderFunction.Arn"}
-    assert set(PLACEHOLDER.findall(ASL.read_text())) == definition_substitution_names()
+    assert set(PLACEHOLDER.findall(ASL.read_text())) == definition_substitution_names(machine)
     assert properties["Logging"]["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"] \
         == {"Fn::GetAtt": "RenderStateMachineLogGroup.Arn"}
     for name in ("RenderFunctionLogGroup", "RenderStateMachineLogGroup"):
         assert resource(template, name)["Properties"]["RetentionInDays"] == {
             "Ref": "LogRetentionDays"}
+
+
+def test_the_preview_state_machine_is_the_main_one_writing_previews_only(
+        template: dict[str, Any], asl: dict[str, Any]) -> None:
+    """Issue 13: a pull-request role may start only the preview state machine; its renders
+    must not reach renders/. The two differ in their name, OutputPrefixes and the ARNs of
+    their own child executions, nothing else; the prefixes reach the handler as constants
+    the execution's input cannot override."""
+    from hfaction.aws.s3uri import OUTPUT_PREFIXES, PREVIEW_OUTPUT_PREFIXES, check_output_prefixes
+
+    main = resource(template, "RenderStateMachine")["Properties"]
+    preview = resource(template, "PreviewStateMachine")["Properties"]
+    assert main["Name"] == {"Fn::Sub": "${ProjectName}-render"}
+    assert preview["Name"] == {"Fn::Sub": "${ProjectName}-preview"}
+    assert check_output_prefixes(main["DefinitionSubstitutions"]["OutputPrefixes"]) == \
+        OUTPUT_PREFIXES
+    assert check_output_prefixes(preview["DefinitionSubstitutions"]["OutputPrefixes"]) == \
+        PREVIEW_OUTPUT_PREFIXES
+    names = json.dumps(main).replace("${ProjectName}-render", "${ProjectName}-MACHINE")
+    assert json.loads(names.replace("renders/,previews/", "PREFIXES")) == json.loads(
+        json.dumps(preview).replace("${ProjectName}-preview", "${ProjectName}-MACHINE")
+        .replace('"previews/"', '"PREFIXES"'))
+    assert template["Outputs"]["PreviewStateMachineArn"]["Value"] == {
+        "Ref": "PreviewStateMachine"}
+    # The Plan payload merges the action and the prefixes last (they win over the input);
+    # Assemble names them itself.
+    prepare = asl["States"]["Prepare"]["Parameters"]
+    assert prepare["plan_action"] == {"action": "plan", "output_prefixes": "${OutputPrefixes}"}
+    plan = asl["States"]["Plan"]["Parameters"]["Payload.$"]
+    assert plan.endswith(", $.config.plan_action, false)")
+    assert asl["States"]["Assemble"]["Parameters"]["Payload"]["output_prefixes"] == \
+        "${OutputPrefixes}"
+    # No other task passes output prefixes: only Plan and Assemble write outputs.
+    text = json.dumps(asl)
+    assert text.count("${OutputPrefixes}") == 2
 
 
 # --- the ASL as data ---------------------------------------------------------------------

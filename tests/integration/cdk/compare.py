@@ -33,10 +33,13 @@ _REMOVE = object()
 def sam_source() -> dict[str, Any]:
     """template.yaml with the ASL inlined, as ``sam deploy`` gets it from hfaction."""
     template = yaml.safe_load(TEMPLATE.read_text())
-    machine = template["Resources"]["RenderStateMachine"]["Properties"]
-    del machine["DefinitionUri"]
-    machine["Definition"] = json.loads(ASL.read_text())
     assert isinstance(template, dict)
+    machines = [resource["Properties"] for resource in template["Resources"].values()
+                if resource["Type"] == "AWS::Serverless::StateMachine"]
+    assert len(machines) == 2  # RenderStateMachine and PreviewStateMachine
+    for machine in machines:
+        del machine["DefinitionUri"]
+        machine["Definition"] = json.loads(ASL.read_text())
     return template
 
 

@@ -424,10 +424,12 @@ def pull_request_event(number: int, title: str, head_ref: str, head_repo: str) -
 
 
 def latest_quality(aws: Any) -> list[Any]:
-    """The ``quality`` values in the input of the render stack's latest execution."""
+    """The ``quality`` values in the input of the render stack's latest execution (of
+    either state machine: previews run on the preview one)."""
     client = aws.client("stepfunctions")
-    executions = client.list_executions(
-        stateMachineArn=DEPLOYED["state_machine_arn"])["executions"]
+    executions = [item for key in ("state_machine_arn", "preview_state_machine_arn")
+                  for item in client.list_executions(stateMachineArn=DEPLOYED[key])[
+                      "executions"]]
     latest = max(executions, key=lambda execution: execution["startDate"])
     found: list[Any] = []
 
@@ -444,6 +446,16 @@ def latest_quality(aws: Any) -> list[Any]:
     return found
 
 
+def executions(aws: Any) -> tuple[int, int]:
+    """How many executions the deployed stack's main and preview state machines have."""
+    sfn = aws.client("stepfunctions")
+
+    def count(key: str) -> int:
+        return len(sfn.list_executions(stateMachineArn=DEPLOYED[key])["executions"])
+
+    return count("state_machine_arn"), count("preview_state_machine_arn")
+
+
 def test_hostile_pull_request_title_and_project_path_stay_data(
         tmp_path: Path, aws: Any, oidc: RecordingServer, github_api: RecordingServer) -> None:
     """Through the reusable pr-preview.yml, as a user's repository would call it."""
@@ -456,6 +468,7 @@ def test_hostile_pull_request_title_and_project_path_stay_data(
     event = pull_request_event(7, title, head_ref, DEMO_REPOSITORY)
     env = {**base_env(oidc), "GITHUB_API_URL": github_api.url}
     aws.clear_calls()
+    before = executions(aws)
     run = run_act(repo, tmp_path, aws, "pull_request", event, base_vars(aws, project), env,
                   {"GITHUB_TOKEN": GITHUB_TOKEN}, workflow="act-reusable.yml")
     TIMINGS["act run: pr-preview.yml, hostile pull request (render + comment)"] = run.seconds
@@ -472,6 +485,9 @@ def test_hostile_pull_request_title_and_project_path_stay_data(
     assert re.fullmatch(r"previews/pr-7/x-touch-tmp-pwned-[0-9a-f]{22}-[0-9a-f]{8}/"
                         r"\d+-\d+/preview\.mp4", key), key
     assert latest_quality(aws) == ["draft"]
+    # Rendered on the preview state machine (its renders write previews/ only), the one a
+    # pull-request role may start.
+    assert executions(aws) == (before[0], before[1] + 1)
     video = tmp_path / "preview.mp4"
     aws.client("s3").download_file(DEPLOYED["bucket"], key, str(video))
     assert len(decode_gray(video)) == fixture_frames()
@@ -534,11 +550,14 @@ def test_hostile_missing_project_path_fails_cleanly(tmp_path: Path, aws: Any,
     assert not oidc.requests, "nothing should run after the input check fails"
 
 
-def user_policy(stack: str, region: str, *, without: str | None = None) -> str:
-    """``hfaction policies user`` for the stack, less the statement ``without`` names."""
+def user_policy(stack: str, region: str, *, without: str | None = None,
+                part: str = "all") -> str:
+    """``hfaction policies user [--part PART]`` for the stack, less the statement
+    ``without`` names."""
     printed = subprocess.run([sys.executable, "-m", "hfaction", "policies", "user",
                               "--stack-name", stack, "--region", region, "--account",
-                              "123456789012"], capture_output=True, text=True, check=True)
+                              "123456789012", "--part", part],
+                             capture_output=True, text=True, check=True)
     document = json.loads(printed.stdout)
     if without is not None:
         kept = [item for item in document["Statement"] if without not in item["Action"]]
@@ -548,9 +567,10 @@ def user_policy(stack: str, region: str, *, without: str | None = None) -> str:
 
 
 def options_vars(aws: Any, stack: str, *, policy: str = "", deploy: str = "never",
-                 image: str = "") -> dict[str, str]:
+                 image: str = "", part: str = "all", boundary: str = "") -> dict[str, str]:
     return {**base_vars(aws, "video"), "HFACTION_STACK": stack, "HFACTION_POLICY_FILE": policy,
-            "HFACTION_DEPLOY": deploy, "HFACTION_IMAGE_URI": image}
+            "HFACTION_DEPLOY": deploy, "HFACTION_IMAGE_URI": image,
+            "HFACTION_POLICY_PART": part, "HFACTION_PERMISSIONS_BOUNDARY": boundary}
 
 
 def changes_to_stacks(aws: Any) -> set[str]:
@@ -568,6 +588,12 @@ def test_policy_file_then_deploy_auto_creates_the_stack_then_changes_nothing(
 
     stack = "hfaction-auto"
     image = image_uri(stack, aws.region)
+    # The permissions boundary the deploy part requires (hfaction policies boundary).
+    boundary = aws.client("iam").create_policy(
+        PolicyName=f"{stack}-boundary", PolicyDocument=subprocess.run(
+            [sys.executable, "-m", "hfaction", "policies", "boundary", "--stack-name", stack,
+             "--account", "123456789012"], capture_output=True, text=True, check=True
+        ).stdout)["Policy"]["Arn"]
 
     def with_policy(project: Path) -> None:
         (project.parent / "hfaction-policy.json").write_text(user_policy(stack, aws.region))
@@ -576,7 +602,7 @@ def test_policy_file_then_deploy_auto_creates_the_stack_then_changes_nothing(
     aws.clear_calls()
     first = run_act(repo, tmp_path, aws, "workflow_dispatch", {"inputs": {}},
                     options_vars(aws, stack, policy="hfaction-policy.json", deploy="auto",
-                                 image=image),
+                                 image=image, boundary=boundary),
                     base_env(oidc), workflow="act-options.yml")
     TIMINGS["act run: policy-file + deploy: auto, first deploy (sam) + render"] = first.seconds
     assert first.returncode == 0, f"act failed ({first.step_results()}):\n{first.text[-6000:]}"
@@ -586,6 +612,7 @@ def test_policy_file_then_deploy_auto_creates_the_stack_then_changes_nothing(
     deployed = aws.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in deployed["Parameters"]}
     assert parameters["ImageUri"] == image and parameters["Concurrency"] == "2"
+    assert parameters["PermissionsBoundaryArn"] == boundary  # the permissions-boundary input
     assert first.outputs["s3-uri"].startswith(f"s3://{stack}-")
     assert_survives_masking(first)
 
@@ -601,6 +628,10 @@ def test_policy_file_then_deploy_auto_creates_the_stack_then_changes_nothing(
     assert f"keeping the stack's custom image {image}" in second.text
     assert f"stack {stack} is up to date" in second.text
     assert not changes_to_stacks(aws), "deploy: auto changed an up-to-date stack"
+    # No permissions-boundary input: the stack keeps its own (an empty one removes none).
+    kept = aws.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in kept["Parameters"]}[
+        "PermissionsBoundaryArn"] == boundary
     assert float(second.outputs["cost-usd"]) > 0
     assert_survives_masking(second)
 
@@ -623,6 +654,37 @@ def test_a_policy_missing_an_action_fails_the_job_naming_it(
     assert any("states:StartExecution" in line for line in errors), run.text[-4000:]
     assert "FAIL: 1 required action not allowed" in run.text
     assert not [call for call in aws.calls if call.action == "states:StartExecution"]
+
+
+def test_policy_part_checks_a_render_roles_policy_for_rendering_only(
+        tmp_path: Path, aws: Any, oidc: RecordingServer) -> None:
+    """A render-only role's policy (``hfaction policies user --part render``) kept in the
+    repository: checked as the whole policy it lacks every deploy action and fails the job;
+    with ``policy-part: render`` it passes and the render runs."""
+    def with_policy(project: Path) -> None:
+        (project.parent / "render-policy.json").write_text(
+            user_policy(STACK, aws.region, part="render"))
+
+    repo = make_repository(tmp_path / "repo", "video", edit=with_policy)
+    aws.clear_calls()
+    whole = run_act(repo, tmp_path, aws, "workflow_dispatch", {"inputs": {}},
+                    options_vars(aws, STACK, policy="render-policy.json"), base_env(oidc),
+                    workflow="act-options.yml")
+    TIMINGS["act run: render policy checked as all (fails)"] = whole.seconds
+    assert whole.returncode != 0, f"a render policy passed as the whole:\n{whole.text[-4000:]}"
+    assert "cloudformation:CreateChangeSet" in whole.text
+    assert not [call for call in aws.calls if call.action == "states:StartExecution"]
+
+    again = tmp_path / "render-part"
+    again.mkdir()
+    run = run_act(repo, again, aws, "workflow_dispatch", {"inputs": {}},
+                  options_vars(aws, STACK, policy="render-policy.json", part="render"),
+                  base_env(oidc), workflow="act-options.yml")
+    TIMINGS["act run: policy-part render + render"] = run.seconds
+    assert run.returncode == 0, f"act failed ({run.step_results()}):\n{run.text[-6000:]}"
+    assert "required to render stack" in run.text
+    assert "OK: every required action is allowed" in run.text
+    assert run.outputs["s3-uri"].startswith(f"s3://{DEPLOYED['bucket']}/renders/")
 
 
 def put_objects(aws: Any, keys: list[str]) -> None:

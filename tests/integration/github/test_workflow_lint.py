@@ -12,6 +12,7 @@ The rest checks, as data, what the issue asks of the files and no linter knows.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -162,8 +163,9 @@ def workflow_on(workflow: dict[Any, Any]) -> Any:
 def test_action_inputs_and_outputs(action: dict[str, Any]) -> None:
     inputs, outputs = action["inputs"], action["outputs"]
     for name in ["role-to-assume", "aws-region", "stack-name", "project", "policy-file",
-                 "deploy", "concurrency", "quality", "output-key", "comment-on-pr",
-                 "github-token", "presign-expiry", "upload-artifact"]:
+                 "policy-part", "deploy", "concurrency", "permissions-boundary", "quality",
+                 "output-key", "preview", "comment-on-pr", "github-token", "presign-expiry",
+                 "upload-artifact"]:
         assert name in inputs, f"input {name} is missing"
     for name, spec in inputs.items():
         assert re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", name), f"{name} is not kebab-case"
@@ -171,6 +173,9 @@ def test_action_inputs_and_outputs(action: dict[str, Any]) -> None:
     assert inputs["project"]["default"] == "."
     assert inputs["deploy"]["default"] in {"auto", "always", "never"}
     assert inputs["github-token"]["default"] == "${{ github.token }}"
+    assert inputs["policy-part"]["default"] == "all"
+    assert inputs["preview"]["default"] == "false"
+    assert inputs["permissions-boundary"]["default"] == ""
     for name in ["render-id", "video-url", "s3-uri", "cost-usd", "frames", "duration-seconds",
                  "poster-url"]:
         assert outputs[name]["value"] == f"${{{{ steps.report.outputs.{name} }}}}"
@@ -197,6 +202,23 @@ def test_action_scripts_get_inputs_only_through_env(action: dict[str, Any]) -> N
                       "lambda deploy", "lambda render", "github report", "github comment"}
     # The deploy input is validated before anything runs.
     assert "auto|always|never" in steps[0]["run"]
+    # Issue 13: the policy check is of the part the file holds; the boundary reaches the
+    # deploy only when given (an empty --permissions-boundary would remove the stack's);
+    # preview renders on the preview state machine. Each is validated first too.
+    by_name = {step["name"]: step for step in scripts}
+    assert "all|deploy|render|pull-request" in steps[0]["run"]
+    assert steps[0]["env"]["POLICY_PART"] == "${{ inputs.policy-part }}"
+    check = by_name["Check the IAM policy"]
+    assert check["env"]["POLICY_PART"] == "${{ inputs.policy-part }}"
+    assert '"--part=$POLICY_PART"' in check["run"]
+    deploy = by_name["Deploy the render stack"]
+    assert deploy["env"]["PERMISSIONS_BOUNDARY"] == "${{ inputs.permissions-boundary }}"
+    assert '[[ -n "$PERMISSIONS_BOUNDARY" ]] && args+=("--permissions-boundary=' \
+        '$PERMISSIONS_BOUNDARY")' in deploy["run"]
+    assert "HFACTION_PERMISSIONS_BOUNDARY" not in json.dumps(action)  # never set empty
+    render = by_name["Render on Lambda"]
+    assert render["env"]["PREVIEW"] == "${{ inputs.preview }}"
+    assert '[[ "$PREVIEW" == true ]] && args+=(--preview)' in render["run"]
 
 
 def test_every_third_party_action_is_pinned_by_full_sha() -> None:
@@ -229,6 +251,11 @@ def test_workflow_permissions_are_granted_per_job(name: str) -> None:
 def test_reusable_workflows_are_typed_and_return_outputs() -> None:
     render = load_workflow("render.yml")
     call = workflow_on(render)["workflow_call"]
+    # Issue 13: the inputs the action gained, passed through.
+    given = next(step for step in render["jobs"]["render"]["steps"]
+                 if step.get("id") == "render")["with"]
+    for name in ("policy-part", "permissions-boundary"):
+        assert name in call["inputs"] and given[name] == f"${{{{ inputs.{name} }}}}"
     for spec in call["inputs"].values():
         assert spec["type"] in {"string", "number", "boolean"}
         assert spec.get("description")
@@ -261,6 +288,11 @@ def test_pr_preview_skips_forks_and_cleans_up_per_pull_request() -> None:
     assert render_step["with"]["quality"] == "${{ inputs.quality }}"
     assert workflow_on(preview)["workflow_call"]["inputs"]["quality"]["default"] == "draft"
     assert render_step["with"]["comment-on-pr"] == "true"
+    # On the preview state machine (its renders write previews/ only), its policy checked
+    # as the pull-request part.
+    assert render_step["with"]["preview"] == "true"
+    assert render_step["with"]["policy-part"] == "pull-request"
+    assert render_step["with"]["policy-file"] == "${{ inputs.policy-file }}"
     # Each run writes its own folder under previews/pr-N/<project>/, never another's.
     assert render_step["with"]["output-key"] == "${{ steps.key.outputs.prefix }}preview.mp4"
     key_step = next(s for s in steps if s.get("id") == "key")
