@@ -63,8 +63,9 @@ def _decode(path: Path, pix_fmt: str, channels: int) -> np.ndarray:
 
 
 def frame_md5s(path: Path) -> list[str]:
-    """MD5 of every decoded frame (ffmpeg's framemd5)."""
-    out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "framemd5", "-"],
+    """MD5 of every decoded video frame (ffmpeg's framemd5; audio packets left out)."""
+    out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0",
+                          "-f", "framemd5", "-"],
                          capture_output=True, check=True, text=True).stdout
     return [line.split(",")[-1].strip() for line in out.splitlines()
             if line and not line.startswith("#")]
