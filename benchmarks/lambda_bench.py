@@ -121,11 +121,7 @@ def make_podman(scratch: Path) -> Podman:
     if missing:
         sys.exit(f"lambda_bench: needs {', '.join(missing)}: apt-get install podman runc "
                  "debootstrap (or run scripts/make-base-image.sh --install-tools)")
-    conf = scratch / "containers.conf"
-    conf.write_text('[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\n')
-    runtime = shutil.which("runc", path=SBIN_PATH)
-    assert runtime is not None
-    return Podman({**os.environ, "CONTAINERS_CONF": str(conf)}, runtime)
+    return Podman.configured(scratch)
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,16 @@ class Podman:
     env: dict[str, str]
     runtime: str
 
+    @classmethod
+    def configured(cls, folder: Path) -> Podman:
+        """podman with runc and no default ulimits (setting them fails on these machines),
+        its containers.conf written into ``folder``."""
+        conf = folder / "containers.conf"
+        conf.write_text('[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\n')
+        runtime = shutil.which("runc", path=SBIN_PATH)
+        assert runtime is not None
+        return cls({**os.environ, "CONTAINERS_CONF": str(conf)}, runtime)
+
     def __call__(self, *args: str, check: bool = True,
                  timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["podman", "--runtime", self.runtime, *args], env=self.env,

@@ -49,12 +49,7 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Podman:
                        capture_output=True, check=False)
     if missing():
         unavailable(f"needs {', '.join(missing())}: apt-get install podman runc debootstrap")
-    # Setting default ulimits fails on these machines; runc, not crun.
-    conf = tmp_path_factory.mktemp("podman") / "containers.conf"
-    conf.write_text('[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\n')
-    runtime = shutil.which("runc", path=SBIN_PATH)
-    assert runtime is not None
-    return Podman({**os.environ, "CONTAINERS_CONF": str(conf)}, runtime)
+    return Podman.configured(tmp_path_factory.mktemp("podman"))
 
 
 @dataclass(frozen=True)
