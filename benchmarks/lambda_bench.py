@@ -70,7 +70,6 @@ from hfaction.aws.sizing import (
     vcpus,
 )
 from hfaction.render.encode import ffprobe_binary
-from hfaction.render.project import ProjectFile, iter_project_files, sha256_file, tree_hash
 from tests.support.lambda_image import (
     RIE_IN_WHEEL,
     SBIN_PATH,
@@ -80,6 +79,7 @@ from tests.support.lambda_image import (
     download_rie,
     lambda_container,
     moto_s3_server,
+    upload_site,
 )
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -298,16 +298,6 @@ def invoke(fn: Function, label: str, event: dict[str, Any]) -> Call:
     log(f"{label}: {seconds:.2f} s round trip (handler {call.duration_s:.2f} s, "
         f"init {call.record.get('init_ms', 0)} ms{extra}), load {before[0]:.2f}")
     return call
-
-
-def upload_site(s3: S3Server, folder: Path) -> str:
-    """Upload ``folder`` as a site under its content hash (the plan step checks it)."""
-    files = [ProjectFile(path.relative_to(folder).as_posix(), path.stat().st_size,
-                         sha256_file(path)) for path in iter_project_files(folder)]
-    site_id = tree_hash(files)
-    for item in files:
-        s3.client.upload_file(str(folder / item.path), BUCKET, f"sites/{site_id}/{item.path}")
-    return site_id
 
 
 def plan_event(render_id: str, site_id: str, chunk_size: int) -> dict[str, Any]:
@@ -567,8 +557,8 @@ def run(args: argparse.Namespace, podman: Podman, image: Image, rie: Path,
     tag = uuid.uuid4().hex[:8]
     log(f"--- {config.label}")
     with moto_s3(scratch) as s3:
-        long_id = upload_site(s3, long_site)
-        short_id = upload_site(s3, short_site)
+        long_id = upload_site(s3.client, BUCKET, long_site)
+        short_id = upload_site(s3.client, BUCKET, short_site)
 
         with function_container(podman, image, rie, s3, "plan", config) as planner:
             plan_cold = invoke(planner, f"plan {PROJECT_SECONDS} s (cold)",

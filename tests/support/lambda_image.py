@@ -142,6 +142,19 @@ def moto_s3_server(bucket: str, log_path: Path) -> Iterator[S3Server]:
             server.wait(timeout=30)
 
 
+def upload_site(client: Any, bucket: str, folder: Path) -> str:
+    """Upload ``folder`` as a site under its content hash, as ``lambda sites create`` does
+    (the plan step refuses a site whose files do not hash to its id: SITE_HASH_MISMATCH)."""
+    from hfaction.render.project import ProjectFile, iter_project_files, sha256_file, tree_hash
+
+    files = [ProjectFile(path.relative_to(folder).as_posix(), path.stat().st_size,
+                         sha256_file(path)) for path in iter_project_files(folder)]
+    site_id = tree_hash(files)
+    for item in files:
+        client.upload_file(str(folder / item.path), bucket, f"sites/{site_id}/{item.path}")
+    return site_id
+
+
 # ---- the function's container ------------------------------------------------------
 
 @dataclass

@@ -23,11 +23,10 @@ from typing import Any
 
 import pytest
 
-from hfaction.render.project import ProjectFile, iter_project_files, sha256_file, tree_hash
 from tests.conftest import FIXTURES
 from tests.integration.conftest import decode_gray, read_bits
 from tests.integration.image.conftest import BUCKET, BuiltImage, build_image, rie_binary
-from tests.support.lambda_image import Function, Podman, S3Server, lambda_container
+from tests.support.lambda_image import Function, Podman, S3Server, lambda_container, upload_site
 
 CHUNK_SIZE = 20
 
@@ -74,12 +73,7 @@ def test_render_through_the_invoke_api(function: Function, s3: S3Server, image: 
                                        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     render_id = f"render-{uuid.uuid4().hex[:8]}"
     site = (FIXTURES / "frame-index").resolve()
-    # The plan step checks that a site's files hash to its id (SITE_HASH_MISMATCH).
-    files = [ProjectFile(path.relative_to(site).as_posix(), path.stat().st_size,
-                         sha256_file(path)) for path in iter_project_files(site)]
-    site_id = tree_hash(files)
-    for item in files:
-        s3.client.upload_file(str(site / item.path), BUCKET, f"sites/{site_id}/{item.path}")
+    site_id = upload_site(s3.client, BUCKET, site)
 
     report: list[str] = []
     planned, seconds = function.invoke({

@@ -32,7 +32,6 @@ from typing import Any
 
 import pytest
 
-from hfaction.render.project import ProjectFile, iter_project_files, sha256_file, tree_hash
 from tests.conftest import FIXTURES
 from tests.integration.conftest import decode_gray, read_bits
 from tests.integration.image.conftest import BUCKET, BuiltImage, build_image, rie_binary
@@ -42,6 +41,7 @@ from tests.support.lambda_image import (
     Podman,
     S3Server,
     lambda_container,
+    upload_site,
 )
 
 ENABLE = "HFACTION_TEST_ARM64"
@@ -139,11 +139,7 @@ def test_render_through_the_invoke_api(function: Function, s3: S3Server, tmp_pat
                                        capsys: pytest.CaptureFixture[str]) -> None:
     render_id = f"render-{uuid.uuid4().hex[:8]}"
     site = (FIXTURES / "frame-index").resolve()
-    files = [ProjectFile(path.relative_to(site).as_posix(), path.stat().st_size,
-                         sha256_file(path)) for path in iter_project_files(site)]
-    site_id = tree_hash(files)
-    for item in files:
-        s3.client.upload_file(str(site / item.path), BUCKET, f"sites/{site_id}/{item.path}")
+    site_id = upload_site(s3.client, BUCKET, site)
 
     report: list[str] = []
     planned, seconds = function.invoke({
