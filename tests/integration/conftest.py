@@ -13,13 +13,18 @@ import subprocess
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 
 from hfaction.errors import BrowserNotFound
 from hfaction.render.browser import resolve_browser
+
+if TYPE_CHECKING:
+    from hfaction.render.capture import CompositionPage, ReadyResult
 
 
 def _missing_tools() -> str | None:
@@ -146,3 +151,27 @@ def loopback_server(tmp_path: Path) -> Iterator[tuple[LoopbackServer, Path]]:
         yield server, root
     finally:
         server.stop()
+
+
+@contextmanager
+def open_page(project: Path, *, variables: dict[str, Any] | None = None,
+              timeout: float = 20) -> Iterator[tuple[CompositionPage, ReadyResult]]:
+    """The page as a chunk worker opens it (no planning): loaded and seeked to frame 0."""
+    # Imported here: the AWS and GitHub tests share this conftest and need no browser.
+    from hfaction.render.capture import AssetServer, BrowserSession
+    from hfaction.render.composition import load_project
+    from hfaction.render.planner import runtime_config
+
+    composition = load_project(project, "index.html")
+    config = runtime_config(composition, composition.root.fps, variables or {}, 0)
+    config["fontFaces"] = []
+    config["videos"] = []
+    server = AssetServer(project_dir=project, remote_dir=project, remote={})
+    with BrowserSession(resolve_browser()) as session:
+        page = session.open(server=server, entry="index.html", runtime_config=config,
+                            size=(composition.root.width, composition.root.height))
+        try:
+            ready = page.load(timeout)
+            yield page, ready
+        finally:
+            page.close()

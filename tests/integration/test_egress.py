@@ -14,18 +14,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hfaction.render.browser import resolve_browser
-from hfaction.render.capture import AssetServer, BrowserSession, CompositionPage
-from hfaction.render.composition import load_project
 from hfaction.render.local import render_local
 from hfaction.render.options import RenderOptions
-from hfaction.render.planner import runtime_config
+from tests.integration.conftest import open_page
 from tests.loopback import TcpListener, UdpListener
 
 pytestmark = pytest.mark.browser
@@ -170,22 +166,6 @@ def test_a_worker_opens_no_websocket(tmp_path: Path, servers: Servers) -> None:
     assert servers.reached() == {}
 
 
-@contextmanager
-def open_page(project: Path) -> Iterator[CompositionPage]:
-    """The page as a chunk worker opens it, loaded and ready."""
-    composition = load_project(project, "index.html")
-    config = runtime_config(composition, composition.root.fps, {"secret": SECRET}, 0)
-    config["fontFaces"] = []
-    config["videos"] = []
-    server = AssetServer(project_dir=project, remote_dir=project, remote={})
-    with BrowserSession(resolve_browser()) as session:
-        page = session.open(server=server, entry="index.html", runtime_config=config,
-                            size=(composition.root.width, composition.root.height))
-        try:
-            page.load(20)
-            yield page
-        finally:
-            page.close()
 
 
 STUB_CHECKS = """async () => {
@@ -226,7 +206,7 @@ def test_the_page_meets_constructors_that_throw(tmp_path: Path, servers: Servers
         tmp_path / "project", servers,
         body='<iframe src="child.html" style="width: 16px; height: 16px; border: 0"></iframe>',
         extra={"child.html": CHILD})
-    with open_page(project) as page:
+    with open_page(project, variables={"secret": SECRET}) as (page, _ready):
         seen = json.loads(page.page.evaluate(servers.fill(STUB_CHECKS)))
     blocked = ["webrtc: threw SecurityError", "websocket: threw SecurityError",
                "webtransport: threw SecurityError"]

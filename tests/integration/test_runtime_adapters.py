@@ -10,8 +10,6 @@ stays at its frame-0 value (or fails to load) without the behaviour under test.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +23,11 @@ from hfaction.render.capture import (
     AssetServer,
     BrowserSession,
     CompositionPage,
-    ReadyResult,
 )
-from hfaction.render.composition import load_project
 from hfaction.render.options import RenderOptions
-from hfaction.render.planner import load_plan, plan, runtime_config
+from hfaction.render.planner import load_plan, plan
 from tests.conftest import FIXTURES
-from tests.integration.conftest import decode_gray
+from tests.integration.conftest import decode_gray, open_page
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8">
 <style>html, body {{ margin: 0; background: #000; }}</style></head><body>
@@ -50,23 +46,6 @@ def write_project(tmp_path: Path, body: str, extra: dict[str, str] | None = None
     return folder
 
 
-@contextmanager
-def open_page(project: Path, *, timeout: float = 20) -> Iterator[tuple[CompositionPage,
-                                                                       ReadyResult]]:
-    """The page as a chunk worker opens it (no planning): loaded and seeked to frame 0."""
-    composition = load_project(project, "index.html")
-    config = runtime_config(composition, composition.root.fps, {}, 0)
-    config["fontFaces"] = []
-    config["videos"] = []
-    server = AssetServer(project_dir=project, remote_dir=project, remote={})
-    with BrowserSession(resolve_browser()) as session:
-        page = session.open(server=server, entry="index.html", runtime_config=config,
-                            size=(composition.root.width, composition.root.height))
-        try:
-            ready = page.load(timeout)
-            yield page, ready
-        finally:
-            page.close()
 
 
 def seek(page: CompositionPage, frame: int) -> None:
