@@ -129,6 +129,10 @@ def launch_args(browser: BrowserInfo) -> list[str]:
         # Software compositing halves raster time on CPU-only machines (WebGL still
         # renders through SwiftShader).
         "--disable-gpu-compositing",
+        # An invalidated tile is rastered whole: partial raster redraws only the changed
+        # rect over what the tile held, and anti-aliased edges (long dashed SVG strokes)
+        # then depend on which earlier frame drew the rest, so chunk seams showed.
+        "--disable-partial-raster",
         # Lambda's /dev/shm is tiny; shared memory there makes Chromium crash.
         "--disable-dev-shm-usage",
         "--disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication",

@@ -134,24 +134,9 @@ def _corpus_fixtures() -> list[str]:
     return sorted(fixture.id for fixture in conformance.load_manifest(CORPUS))
 
 
-# Seen to differ at a few frames in one CI run (frames 149, 158, 163, 168, 173 and 263 of
-# chunks of 15) while identical in an earlier full run: not understood yet, so issue 11
-# stays open for it. Not strict, so a pass is not an error either.
-KNOWN_UNSTABLE = {
-    "software-beginframe-yoyo-compositor": "seams differ at a few frames in some runs",
-}
-
-
-def _fixture_params() -> list[object]:
-    ids = _corpus_fixtures() or ["(no corpus)"]
-    return [pytest.param(fixture_id, marks=pytest.mark.xfail(reason=KNOWN_UNSTABLE[fixture_id],
-                                                             strict=False))
-            if fixture_id in KNOWN_UNSTABLE else fixture_id for fixture_id in ids]
-
-
 # Every fixture of the corpus, animated or not (a still one must stay still across seams
 # too), so fixtures added to the corpus are checked without naming them here.
-@pytest.mark.parametrize("fixture_id", _fixture_params())
+@pytest.mark.parametrize("fixture_id", _corpus_fixtures() or ["(no corpus)"])
 def test_conformance_fixture_chunks_are_identical_to_one_chunk(fixture_id: str,
                                                                 tmp_path: Path) -> None:
     if not (CORPUS / "manifest.json").is_file():
