@@ -2,8 +2,9 @@
 # Lint the AWS deployment description offline:
 #   cfn-lint template.yaml          (the template, SAM transform included)
 #   sam validate --lint             (SAM's own translation + cfn-lint)
-#   asl-validator                   (the state machine in statemachine/render.asl.json,
-#                                    which neither of the above reads)
+#   asl-validator                   (the state machines in statemachine/render.asl.json
+#                                    and statemachine/batch.asl.json, which neither of
+#                                    the above reads)
 #
 # usage: scripts/lint-aws.sh [all|cfn-lint|sam|asl|install]
 #
@@ -25,7 +26,9 @@ ASL_VALIDATOR_VERSION="4.0.0"
 sam_venv="${HFACTION_SAM_VENV:-$repo/.venv-sam}"
 asl_dir="${HFACTION_ASL_VALIDATOR_DIR:-$repo/.cache/asl-validator}"
 template="$repo/template.yaml"
-asl="$repo/statemachine/render.asl.json"
+# Each state machine with the OutputPrefixes its template resource substitutes (the
+# render one may write previews too; a batch writes renders/ only).
+asl_machines=("render.asl.json renders/,previews/" "batch.asl.json renders/")
 what="${1:-all}"
 
 # Offline: nothing here may call AWS. sam validate needs a region, and must not phone home.
@@ -102,19 +105,30 @@ run_sam() {
 
 run_asl() {
   install_asl
-  local start=$SECONDS filled
+  local start=$SECONDS status=0 machine
+  for machine in "${asl_machines[@]}"; do
+    # shellcheck disable=SC2086  # "file prefixes": two words on purpose
+    run_one_asl $machine || status=1
+  done
+  elapsed "asl-validator" "$start"
+  return "$status"
+}
+
+run_one_asl() {
+  local name="$1" prefixes="$2" filled
+  local asl="$repo/statemachine/$name"
   filled="$(mktemp --suffix=.asl.json)"
   # The ASL is plain JSON with ${...} placeholders that CloudFormation fills from the
   # template's DefinitionSubstitutions; validate it with realistic values in them (the
   # pytest suite checks that the placeholders and the template's names agree).
-  node - "$asl" "$filled" <<'JS' || { rm -f "$filled"; return 1; }
+  node - "$asl" "$filled" "$prefixes" <<'JS' || { rm -f "$filled"; return 1; }
 const fs = require("fs");
-const [source, target] = process.argv.slice(2);
+const [source, target, prefixes] = process.argv.slice(2);
 const samples = {
   RenderFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:hfaction-render",
   RenderBucketName: "hfaction-123456789012-us-east-1",
   MaxConcurrency: "8",
-  OutputPrefixes: "renders/,previews/",
+  OutputPrefixes: prefixes,
 };
 let unknown = [];
 const text = fs.readFileSync(source, "utf8").replace(/\$\{([A-Za-z0-9_]+)\}/g, (all, name) => {
@@ -128,11 +142,10 @@ if (unknown.length) {
 JSON.parse(text);
 fs.writeFileSync(target, text);
 JS
-  echo "lint-aws: asl-validator statemachine/render.asl.json" >&2
+  echo "lint-aws: asl-validator statemachine/$name (OutputPrefixes $prefixes)" >&2
   local status=0
   "$asl_dir/node_modules/.bin/asl-validator" --json-path "$filled" || status=1
   rm -f "$filled"
-  elapsed "asl-validator" "$start"
   return "$status"
 }
 

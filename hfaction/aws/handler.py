@@ -1,6 +1,7 @@
 """The Lambda handler: event -> download from S3 to /tmp -> core primitive -> upload -> result.
 
-Thin glue over the render core (:mod:`hfaction.render`: plan, render_chunk, assemble);
+Thin glue over the render core (:mod:`hfaction.render`: plan, render_chunk, assemble;
+a batch's ``plan_batch`` and ``assemble_row`` run the same code per row);
 the S3 client and the browser are created once per container and reused while warm.
 Typed errors are re-raised as exceptions whose class name is the error code, which is
 the name Step Functions sees (so Retry/Catch can match ``PLAN_HASH_MISMATCH``).
@@ -15,17 +16,18 @@ import sys
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from hfaction.aws import s3uri
+from hfaction.aws import batchspec, s3uri
 from hfaction.aws.limits import RenderLimits, check_project
 from hfaction.aws.sizing import pipelines_here
 from hfaction.aws.transport import download_prefix, pack_dir, unpack_to
 from hfaction.errors import (
     HfactionError,
+    InvalidBatch,
     InvalidOption,
     PlanHashMismatch,
     S3UriNotAllowed,
@@ -94,7 +96,7 @@ def handle(event: dict[str, Any], context: Any, deps: Deps) -> dict[str, Any]:
     _FIRST_INVOCATION = False
     timings: dict[str, float] = {}
     action = str(event.get("action", "")) if isinstance(event, dict) else ""
-    record: dict[str, Any] = {"action": action, "render_id": event.get("render_id"),
+    record: dict[str, Any] = {"action": action, "render_id": _record_id(action, event),
                               "index": event.get("index"), "cold": init_ms > 0,
                               "init_ms": init_ms}
     work = deps.work_root / f"invocation-{os.getpid()}-{time.monotonic_ns()}"
@@ -129,11 +131,17 @@ def _invocation(record: dict[str, Any], started: float, context: Any,
     }
 
 
+def _record_id(action: str, event: dict[str, Any]) -> Any:
+    """The render an invocation's record belongs to: its render id; a batch's plan_batch
+    (which plans every row) is the batch's own, under work/<batch id>/."""
+    return event.get("batch_id") if action == "plan_batch" else event.get("render_id")
+
+
 def _save_invocation(deps: Deps, event: dict[str, Any], summary: dict[str, Any],
                      context: Any) -> None:
     # Cost accounting reads these records, failed invocations included.
     try:
-        render_id = s3uri.check_id(str(event.get("render_id", "")), "render id")
+        render_id = s3uri.check_id(str(summary.get("render_id") or ""), "render id")
     except HfactionError:
         return
     name = f"{summary['action'] or 'unknown'}-{summary.get('index')}-" \
@@ -160,6 +168,8 @@ class _Timer:
 def _dispatch(action: str, event: dict[str, Any], deps: Deps, work: Path,
               timings: dict[str, float]) -> dict[str, Any]:
     s3uri.require_bucket(str(event.get("bucket", "")), deps.bucket)
+    if action == "plan_batch":  # a batch has an id of its own; its rows have render ids
+        return _plan_batch(event, deps, work, timings)
     render_id = s3uri.check_id(str(event.get("render_id", "")), "render id")
     if action == "plan":
         return _plan(event, deps, work, timings, render_id)
@@ -167,7 +177,10 @@ def _dispatch(action: str, event: dict[str, Any], deps: Deps, work: Path,
         return _render_chunk(event, deps, work, timings, render_id)
     if action == "assemble":
         return _assemble(event, deps, work, timings, render_id)
-    raise InvalidOption(f"unknown action {action!r}; expected plan, render_chunk or assemble")
+    if action == "assemble_row":
+        return _assemble_row(event, deps, work, timings, render_id)
+    raise InvalidOption(f"unknown action {action!r}; expected plan, render_chunk, assemble, "
+                        "plan_batch or assemble_row")
 
 
 def render_options(raw: Any) -> RenderOptions:
@@ -178,13 +191,21 @@ def render_options(raw: Any) -> RenderOptions:
 
 def _plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, float],
           render_id: str) -> dict[str, Any]:
-    from hfaction.render.framemath import format_fps
-    from hfaction.render.planner import PLAN_FILE, plan
-
     site_id = s3uri.check_id(str(event.get("site_id", "")), "site id")
     options = render_options(event.get("options") or {})
     limits = RenderLimits.from_event(event.get("limits"))
     output_key = _output_key(event, render_id)
+    site_dir = _fetch_site(deps, work, timings, site_id, options, limits)
+    with _Timer(timings, "launch"):
+        session = deps.browser()
+    return _plan_render(deps, work / "plan", timings, render_id, site_dir, options, limits,
+                        output_key, session)
+
+
+def _fetch_site(deps: Deps, work: Path, timings: dict[str, float], site_id: str,
+                options: RenderOptions, limits: RenderLimits) -> Path:
+    """The uploaded site in ``work/site``, verified against its id and checked against the
+    limits (before anything is planned)."""
     site_dir = work / "site"
     with _Timer(timings, "download"):
         keys = download_prefix(deps.s3, deps.bucket, s3uri.site_prefix(site_id), site_dir)
@@ -195,17 +216,26 @@ def _plan(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, floa
     with _Timer(timings, "verify"):
         verify_site(site_dir, site_id)
         check_project(site_dir, options.entry, options.fps, limits)  # before planning
-    with _Timer(timings, "launch"):
-        session = deps.browser()
+    return site_dir
+
+
+def _plan_render(deps: Deps, plan_dir: Path, timings: dict[str, float], render_id: str,
+                 site_dir: Path, options: RenderOptions, limits: RenderLimits,
+                 output_key: str, session: Any) -> dict[str, Any]:
+    """Plan one render of the downloaded site into ``plan_dir`` and store the plan under
+    work/<render id>/: a single render's plan step, and each row of a batch's."""
+    from hfaction.render.framemath import format_fps
+    from hfaction.render.planner import PLAN_FILE, plan
+
     with _Timer(timings, "plan"):
-        planned = plan(site_dir, options, work / "plan", session=session)
+        planned = plan(site_dir, options, plan_dir, session=session)
     check_distributed_fps(planned.fps)
     limits.check_frames(planned.frames, planned.fps, what=f"render {render_id}")
     with _Timer(timings, "upload"):
         deps.s3.put_object(Bucket=deps.bucket, Key=s3uri.plan_key(render_id),
-                           Body=pack_dir(work / "plan"))
+                           Body=pack_dir(plan_dir))
         deps.s3.put_object(Bucket=deps.bucket, Key=s3uri.plan_json_key(render_id),
-                           Body=(work / "plan" / PLAN_FILE).read_bytes(),
+                           Body=(plan_dir / PLAN_FILE).read_bytes(),
                            ContentType="application/json")
     return {
         "render_id": render_id,
@@ -303,15 +333,25 @@ def _render_chunk(event: dict[str, Any], deps: Deps, work: Path, timings: dict[s
 
 def _assemble(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, float],
               render_id: str) -> dict[str, Any]:
-    from hfaction.render.assembler import assemble
-    from hfaction.render.poster import make_poster
-
     expiry_s = link_expiry(event)  # checked before any work
     output_key = _output_key(event, render_id)
     plan_dir = _fetch_plan(event, deps, work, timings, render_id)
     chunks = event.get("chunks")
     if not isinstance(chunks, list):
         raise InvalidOption("assemble needs the list of chunk results")
+    return _assemble_render(deps, work, timings, render_id, plan_dir, chunks, output_key,
+                            expiry_s)
+
+
+def _assemble_render(deps: Deps, work: Path, timings: dict[str, float], render_id: str,
+                     plan_dir: Path, chunks: list[Any], output_key: str,
+                     expiry_s: int) -> dict[str, Any]:
+    """Join a render's chunks (``{index, key}`` each, keys under work/<render id>/), upload
+    the MP4 and its poster to ``output_key`` and sign their links: a single render's
+    assemble step, and each row's of a batch."""
+    from hfaction.render.assembler import assemble
+    from hfaction.render.poster import make_poster
+
     ordered = sorted(chunks, key=lambda item: int(item["index"]))
     paths = []
     with _Timer(timings, "download"):
@@ -341,6 +381,145 @@ def _assemble(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, 
             "output_uri": f"s3://{deps.bucket}/{output_key}", "bytes": result.bytes,
             "frames": result.frames, "duration": result.duration, "fps": str(result.fps),
             "poster_key": poster_key, "links": links}
+
+
+# --- batches -----------------------------------------------------------------------------
+#
+# statemachine/batch.asl.json: plan_batch plans every row of one site (downloaded and
+# verified once) as a render of its own, assemble_row joins each row. Rows fail alone: a
+# row's typed error is recorded in its result, never raised, unless fail_fast. What the
+# state machine keeps of what these return passes through the execution's state (256 KiB
+# at most): ids, keys and counts only; links and whole error messages are left to the
+# history (see hfaction.aws.batchspec).
+
+# Errors the state machine retries: raised even without fail_fast, so the whole plan step
+# is tried again (a browser that died would fail every following row alike).
+_RETRIED = frozenset({"TRANSIENT_ERROR", "BROWSER_FAILED"})
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidOption(f"{name} must be true or false, not {value!r}")
+    return value
+
+
+def _plan_batch(event: dict[str, Any], deps: Deps, work: Path,
+                timings: dict[str, float]) -> dict[str, Any]:
+    batch_id = s3uri.check_id(str(event.get("batch_id", "")), "batch id")
+    site_id = s3uri.check_id(str(event.get("site_id", "")), "site id")
+    options = render_options(event.get("options") or {})
+    limits = RenderLimits.from_event(event.get("limits"))
+    prefixes = output_prefixes(event)
+    fail_fast = _flag(event.get("fail_fast", False), "fail_fast")
+    expiry_s = link_expiry({"request": event})  # every check before any work
+    rows = batchspec.rows_from_event(event.get("rows"))
+    keys = [s3uri.check_output_key(batchspec.row_output_key(batch_id, row.name, prefixes[0]),
+                                   prefixes) for row in rows]
+    site_dir = _fetch_site(deps, work, timings, site_id, options, limits)
+    with _Timer(timings, "launch"):
+        session = deps.browser()
+    summaries: list[dict[str, Any]] = []
+    row_errors: dict[str, dict[str, str]] = {}
+    chunks: list[dict[str, Any]] = []
+    frames = 0
+    for row, output_key in zip(rows, keys, strict=True):
+        render_id = batchspec.row_render_id(batch_id, row.index)
+        summary: dict[str, Any] = {"row": row.index, "name": row.name, "render_id": render_id,
+                                   "output_key": output_key}
+        # The row's variables over the batch's, as --var over --vars-file.
+        row_options = replace(options, variables={**options.variables, **row.variables})
+        plan_dir = work / f"plan-{row.index:04d}"
+        try:
+            planned = _plan_render(deps, plan_dir, timings, render_id, site_dir, row_options,
+                                   limits, output_key, session)
+        except HfactionError as error:
+            if fail_fast or error.code in _RETRIED:
+                raise
+            # The state gets the message cut; the whole error is in this task's result
+            # (the execution's history), where the client reads it.
+            row_errors[render_id] = batchspec.row_error(error)
+            summaries.append({**summary, "status": batchspec.FAILED,
+                              "error": batchspec.state_error(row_errors[render_id])})
+            continue
+        finally:
+            shutil.rmtree(plan_dir, ignore_errors=True)  # it is in S3 now; /tmp is finite
+        frames += planned["frames"]
+        summaries.append({**summary, "status": batchspec.PLANNED,
+                          "plan_key": planned["plan_key"], "plan_hash": planned["plan_hash"],
+                          "frames": planned["frames"], "chunk_count": planned["chunk_count"]})
+        # One Map item per chunk, all rows together. Only what render_chunk needs (and the
+        # row, to report by): the chunk's frame range is in the plan, the variables in the
+        # execution's input; the whole list must fit in a state.
+        chunks.extend({"render_id": render_id, "plan_key": planned["plan_key"],
+                       "plan_hash": planned["plan_hash"], "index": item["index"],
+                       "row": row.index} for item in planned["chunks"])
+    result = {"batch_id": batch_id, "bucket": deps.bucket, "fail_fast": fail_fast,
+              "presign_expiry_s": expiry_s, "rows": summaries, "chunk_count": len(chunks),
+              "chunks": chunks, "frames": frames, "row_errors": row_errors}
+    size = batchspec.estimated_state_bytes(result)
+    if size > batchspec.MAX_STATE_BYTES:
+        raise InvalidBatch(
+            f"batch {batch_id} plans {len(chunks)} chunks of {len(rows)} rows, up to {size} "
+            f"bytes of Step Functions state; one execution holds at most "
+            f"{batchspec.MAX_STATE_BYTES} (the state limit is 256 KiB)",
+            hint="split the batch file into smaller ones and render each, or give a larger "
+                 "--chunk-size (fewer chunks a row)")
+    return batchspec.fit_row_errors(result)
+
+
+def _assemble_row(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, float],
+                  render_id: str) -> dict[str, Any]:
+    from hfaction.render.planner import load_plan
+
+    batch_id = s3uri.check_id(str(event.get("batch_id", "")), "batch id")
+    row = event.get("row")
+    index = row.get("row") if isinstance(row, dict) else None
+    if not isinstance(row, dict) or isinstance(index, bool) or not isinstance(index, int) \
+            or index < 0 or row.get("render_id") != render_id \
+            or render_id != batchspec.row_render_id(batch_id, index):
+        raise S3UriNotAllowed(f"render {render_id} is not a row of batch {batch_id}")
+    name = str(row.get("name", ""))
+    fail_fast = _flag(event.get("fail_fast", False), "fail_fast")
+    outcome: dict[str, Any] = {"row": index, "name": name, "render_id": render_id}
+    try:
+        expiry_s = link_expiry(event)
+        prefixes = output_prefixes(event)
+        # Where plan_batch put it, and nowhere else: under this state machine's prefixes,
+        # in this batch's folder, named after the row.
+        output_key = s3uri.check_output_key(str(row.get("output_key") or ""), prefixes)
+        if output_key not in {batchspec.row_output_key(batch_id, name, prefix)
+                              for prefix in prefixes}:
+            raise S3UriNotAllowed(f"output key {output_key!r} is not where row {index} of "
+                                  f"batch {batch_id} goes")
+        if row.get("status") == batchspec.FAILED:  # its plan failed: nothing was rendered
+            given = row.get("error")
+            error: dict[str, Any] = given if isinstance(given, dict) else {}
+            return {"row_result": {**outcome, "status": batchspec.FAILED, "error": {
+                "code": str(error.get("code") or "RENDER_FAILED"),
+                "message": str(error.get("message") or "")}}}
+        failure = batchspec.chunk_failure(event.get("chunks"), render_id)
+        if failure is not None:
+            return batchspec.split_row_result({**outcome, "status": batchspec.FAILED,
+                                               "error": failure})
+        plan_dir = _fetch_plan(row, deps, work, timings, render_id)
+        # The chunks to join are the row's plan's (their keys follow from the render id):
+        # the state carries no per-row list of them.
+        count = len(load_plan(plan_dir, verify_files=False).chunks)
+        items = [{"index": i, "key": s3uri.chunk_key(render_id, i)} for i in range(count)]
+        result = _assemble_render(deps, work, timings, render_id, plan_dir, items,
+                                  output_key, expiry_s)
+    except HfactionError as error:
+        if fail_fast:
+            raise
+        return batchspec.split_row_result({**outcome, "status": batchspec.FAILED,
+                                           "error": batchspec.row_error(error)})
+    # The links stay out of row_result, which is all the state keeps (see batchspec): the
+    # client reads them from this task's result in the execution's history.
+    fields = ("output_key", "output_uri", "bytes", "frames", "duration", "fps", "poster_key",
+              "links")
+    return {**batchspec.split_row_result({**outcome, "status": batchspec.SUCCEEDED,
+                                          **{key: result[key] for key in fields}}),
+            "frames": result["frames"]}
 
 
 # --- the links of a render --------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Run the real state machine (statemachine/render.asl.json) in moto, Lambda done in Python.
+"""Run the real state machines (statemachine/*.asl.json) in moto, Lambda done in Python.
 
 moto executes Step Functions for real when configured with
 ``{"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}``,
@@ -34,6 +34,9 @@ Usage::
         result = sfn.run({"render_id": "r1", "site_id": "s1"}, name="r1")
         assert result.status == "SUCCEEDED"
         assert sfn.peak_concurrency("render_chunk") == 4
+        # template.yaml's third state machine, statemachine/batch.asl.json:
+        batch = sfn.run({"batch_id": "b1", "site_id": "s1", "rows": [{}]}, name="b1",
+                        batch=True)
 """
 
 from __future__ import annotations
@@ -60,6 +63,10 @@ from moto.core.exceptions import JsonRESTError
 REPO = Path(__file__).resolve().parents[3]
 TEMPLATE = REPO / "template.yaml"
 ASL = REPO / "statemachine" / "render.asl.json"
+# The batch state machine (template.yaml's BatchStateMachine): its own ASL, the same
+# substitutions, renders/ only.
+BATCH_ASL = REPO / "statemachine" / "batch.asl.json"
+BATCH_STATE_MACHINE = "BatchStateMachine"
 MOTO_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True},
                               "lambda": {"use_docker": False}}
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
@@ -96,12 +103,14 @@ def output_prefixes(resource: str = "RenderStateMachine") -> str:
 
 
 def render_definition(substitutions: Mapping[str, object], *,
-                      retry_interval_seconds: int | None = 1) -> dict[str, Any]:
-    """The real ASL with the template's DefinitionSubstitutions filled in, as CloudFormation
-    does (plain text replacement), optionally with every retrier shortened."""
-    text = ASL.read_text()
+                      retry_interval_seconds: int | None = 1, asl: Path = ASL,
+                      resources: tuple[str, ...] = STATE_MACHINES) -> dict[str, Any]:
+    """The real ASL (by default render.asl.json, as ``resources`` of the template deploy
+    it) with the template's DefinitionSubstitutions filled in, as CloudFormation does
+    (plain text replacement), optionally with every retrier shortened."""
+    text = asl.read_text()
     used = set(PLACEHOLDER.findall(text))
-    for resource in STATE_MACHINES:
+    for resource in resources:
         declared = definition_substitution_names(resource)
         if used != declared:
             raise AssertionError(f"ASL placeholders {sorted(used)} differ from the "
@@ -252,7 +261,8 @@ class SfnHarness:
                  bucket: str = "hfaction-test-renders",
                  function_name: str = "hfaction-test-render",
                  state_machine_name: str = "hfaction-test-render",
-                 preview_state_machine_name: str = "hfaction-test-preview") -> None:
+                 preview_state_machine_name: str = "hfaction-test-preview",
+                 batch_state_machine_name: str = "hfaction-test-batch") -> None:
         self.dispatch = dispatch
         self.concurrency = concurrency
         self.retry_interval_seconds = retry_interval_seconds
@@ -262,6 +272,7 @@ class SfnHarness:
         self.function_name = function_name
         self.state_machine_name = state_machine_name
         self.preview_state_machine_name = preview_state_machine_name
+        self.batch_state_machine_name = batch_state_machine_name
         self.invocations: list[Invocation] = []
         self._lock = threading.Lock()
         self._running: dict[str, int] = {}
@@ -271,8 +282,10 @@ class SfnHarness:
         self.function_arn = ""
         self.state_machine_arn = ""
         self.preview_state_machine_arn = ""  # template.yaml's PreviewStateMachine
+        self.batch_state_machine_arn = ""  # template.yaml's BatchStateMachine
         self.definition: dict[str, Any] = {}
         self.preview_definition: dict[str, Any] = {}
+        self.batch_definition: dict[str, Any] = {}
 
     # lifecycle
 
@@ -349,6 +362,17 @@ class SfnHarness:
             name=self.preview_state_machine_name,
             definition=json.dumps(self.preview_definition), roleArn=role,
             type="STANDARD")["stateMachineArn"]
+        self.batch_definition = render_definition(
+            {"RenderFunctionArn": self.function_arn, "RenderBucketName": self.bucket,
+             "MaxConcurrency": self.concurrency,
+             "OutputPrefixes": output_prefixes(BATCH_STATE_MACHINE)},
+            retry_interval_seconds=self.retry_interval_seconds, asl=BATCH_ASL,
+            resources=(BATCH_STATE_MACHINE,))
+        if self.execution_timeout_seconds is not None:
+            shorten_execution_timeout(self.batch_definition, self.execution_timeout_seconds)
+        self.batch_state_machine_arn = sfn.create_state_machine(
+            name=self.batch_state_machine_name, definition=json.dumps(self.batch_definition),
+            roleArn=role, type="STANDARD")["stateMachineArn"]
 
     # Lambda
 
@@ -417,12 +441,14 @@ class SfnHarness:
     # executions
 
     def start_execution(self, execution_input: Mapping[str, Any], name: str, *,
-                        preview: bool = False) -> str:
-        """Start an execution of the main state machine (``preview``: the preview one)."""
+                        preview: bool = False, batch: bool = False) -> str:
+        """Start an execution of the main state machine (``preview``: the preview one,
+        ``batch``: the batch one)."""
+        arn = (self.batch_state_machine_arn if batch else
+               self.preview_state_machine_arn if preview else self.state_machine_arn)
         # Always name executions: moto returns a broken ARN otherwise.
         response = self.client("stepfunctions").start_execution(
-            stateMachineArn=self.preview_state_machine_arn if preview
-            else self.state_machine_arn, name=name, input=json.dumps(execution_input))
+            stateMachineArn=arn, name=name, input=json.dumps(execution_input))
         return str(response["executionArn"])
 
     def wait(self, execution_arn: str, timeout: float = 120.0) -> ExecutionResult:
@@ -450,6 +476,7 @@ class SfnHarness:
             error=described.get("error"), cause=described.get("cause"), history=history)
 
     def run(self, execution_input: Mapping[str, Any], name: str,
-            timeout: float = 120.0, *, preview: bool = False) -> ExecutionResult:
-        return self.wait(self.start_execution(execution_input, name, preview=preview),
-                         timeout)
+            timeout: float = 120.0, *, preview: bool = False,
+            batch: bool = False) -> ExecutionResult:
+        return self.wait(self.start_execution(execution_input, name, preview=preview,
+                                              batch=batch), timeout)
