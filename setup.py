@@ -14,6 +14,7 @@ from setuptools.command.build_py import build_py
 BUNDLED = [
     "template.yaml",
     "statemachine/render.asl.json",
+    "statemachine/batch.asl.json",
     "handler/Dockerfile",
     "handler/app.py",
 ]

@@ -1,9 +1,12 @@
-"""Deploying the render stack with SAM: decide everything as data, then run ``sam``.
+"""Deploying the render stack: decide everything as data, then create and execute a
+CloudFormation change set of the SAM template (CloudFormation applies the SAM transform).
 
-SAM runs as an external program (its botocore pin conflicts with moto's, so it lives
-in its own virtualenv; ``HFACTION_SAM`` or ``sam`` on PATH). The template, the state
-machine definition and the image recipe ship inside the package, so deploying works
-from ``pip install hfaction`` as well as from a checkout.
+The template goes to CloudFormation as compact JSON with each state machine's definition
+inlined (:func:`deploy_template`): no artifact bucket, and within CloudFormation's
+51,200-byte TemplateBody limit. ``sam deploy`` cannot do that: it re-serializes the
+template as YAML (about 64 KB with three state machines) and then needs an S3 bucket.
+The template, the state machine definitions and the image recipe ship inside the package,
+so deploying works from ``pip install hfaction`` as well as from a checkout.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -23,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from hfaction import __version__, proc
+from hfaction import __version__
 from hfaction.aws.facade import AwsFacade, StackInfo
 from hfaction.aws.sizing import (
     DEFAULT_ARCHITECTURE,
@@ -32,12 +35,12 @@ from hfaction.aws.sizing import (
     check_memory,
 )
 from hfaction.errors import (
+    AwsCallFailed,
     BadInput,
     ConcurrencyQuotaTooLow,
+    HfactionError,
     InvalidOption,
     RenderFailed,
-    SamFailed,
-    SamNotFound,
     StackNotFound,
 )
 
@@ -51,8 +54,13 @@ EXTRA_RESERVED = 2
 DIGEST_TAG = "hfaction-digest"
 # template.yaml's PermissionsBoundaryArn: a customer managed policy's ARN.
 _BOUNDARY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:policy/[A-Za-z0-9+=,.@_/-]{1,512}$")
-
-
+# template.yaml's NotifyTopicArn: a standard or FIFO topic's ARN.
+_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
+# An environment variable's name (--webhook-secret-env).
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,255}$")
+# CloudFormation refuses a TemplateBody above this many bytes (without an S3 upload, which
+# would need an artifact bucket).
+TEMPLATE_BODY_LIMIT = 51_200
 
 
 
@@ -108,7 +116,7 @@ def stack_digest() -> str:
     machine and the image recipe. Deploys tag the stack with it (``hfaction-digest``), and
     ``--only-if-outdated`` deploys again when the stack's tag differs."""
     digest = hashlib.sha256()
-    for relative in ("template.yaml", "statemachine/render.asl.json"):
+    for relative in ("template.yaml", *definition_uris()):
         digest.update(resource_path(relative).read_bytes() + b"\0")
     digest.update(recipe_digest().encode())
     return digest.hexdigest()[:16]
@@ -126,6 +134,12 @@ class DeployOptions:
     # The stack's roles' permissions boundary: None keeps the stack's (none for a new
     # stack), "" removes it.
     permissions_boundary: str | None = None
+    # Completion notifications (None keeps the stack's, "" removes it): an SNS topic's ARN,
+    # a webhook URL, and the name of the environment variable holding the webhook's secret
+    # (its value is read by plan_deploy, never stored here).
+    notify_topic: str | None = None
+    webhook_url: str | None = None
+    webhook_secret_env: str | None = None
 
 
 @dataclass
@@ -136,10 +150,13 @@ class DeployPlan:
     tags: dict[str, str]
     build_image: bool
     notes: list[str] = field(default_factory=list)
+    # facade.SECRET_PARAMETERS' values: sent in the change set request only, shown nowhere.
+    secret_parameters: dict[str, str] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"stack_name": self.stack_name, "region": self.region,
                 "parameters": self.parameters, "tags": self.tags,
+                "secret_parameters": sorted(self.secret_parameters),
                 "build_image": self.build_image, "notes": self.notes}
 
 
@@ -202,12 +219,73 @@ def plan_deploy(options: DeployOptions, facade: AwsFacade) -> DeployPlan:
     build = options.image_uri is None
     if options.image_uri:
         parameters["ImageUri"] = options.image_uri
-    if boundary is not None:  # else sam deploy keeps the stack's value (UsePreviousValue)
+    if boundary is not None:  # else the stack keeps its value (UsePreviousValue)
         parameters["PermissionsBoundaryArn"] = boundary
+    notify, secrets = notify_parameters(options, current_params)
+    parameters.update(notify)
     return DeployPlan(stack_name=options.stack_name, region=options.region,
                       parameters=parameters,
                       tags={"hfaction-version": __version__, DIGEST_TAG: stack_digest()},
-                      build_image=build, notes=notes)
+                      build_image=build, notes=notes, secret_parameters=secrets)
+
+
+def notify_parameters(options: DeployOptions, current: dict[str, str] | None,
+                      environ: Mapping[str, str] | None = None,
+                      ) -> tuple[dict[str, str], dict[str, str]]:
+    """(parameters, secret parameters) of the completion notifications, checked.
+
+    An option left at None is not sent, so the stack keeps its value; "" turns that
+    target off. A webhook needs its secret, read from the environment variable
+    ``webhook_secret_env`` names (at least 16 characters). No message holds the secret.
+    """
+    from hfaction.aws.notify import MIN_SECRET_CHARS, check_webhook_url
+
+    env = os.environ if environ is None else environ
+    parameters: dict[str, str] = {}
+    secrets: dict[str, str] = {}
+    topic = options.notify_topic
+    if topic is not None:
+        topic = topic.strip()
+        if topic and not _TOPIC_ARN.fullmatch(topic):
+            raise InvalidOption(f"--notify-topic {topic!r} is not an SNS topic's ARN",
+                                hint="arn:aws:sns:REGION:ACCOUNT:NAME, e.g. from 'aws sns "
+                                     "create-topic --name renders'")
+        parameters["NotifyTopicArn"] = topic
+    url = options.webhook_url
+    name = options.webhook_secret_env
+    if url is not None:
+        url = url.strip()
+        parameters["WebhookUrl"] = check_webhook_url(url) if url else ""
+        if not url:
+            secrets["WebhookSecret"] = ""  # no webhook, no secret kept in the stack
+    if name is not None:
+        if url == "":
+            raise InvalidOption("--webhook-secret-env is for a webhook, and --webhook '' "
+                                "removes it", hint="leave out one of the two")
+        if not _ENV_NAME.fullmatch(name):
+            raise InvalidOption(f"--webhook-secret-env {name!r} is not an environment "
+                                "variable's name", hint="the NAME of the variable that holds "
+                                "the secret, e.g. HFACTION_WEBHOOK_SECRET, not the secret")
+        secret = env.get(name, "")
+        if not secret.strip():
+            raise InvalidOption(f"the environment variable {name} (--webhook-secret-env) "
+                                "is not set or empty", hint=f"export {name} with the webhook's "
+                                "secret, e.g. from your secret store")
+        if len(secret.strip()) < MIN_SECRET_CHARS:
+            raise InvalidOption(f"the webhook secret in {name} is shorter than "
+                                f"{MIN_SECRET_CHARS} characters",
+                                hint="generate one: python -c 'import secrets; "
+                                     "print(secrets.token_urlsafe(32))'")
+        secrets["WebhookSecret"] = secret.strip()
+    elif url:
+        has_webhook = bool(current and current.get("WebhookUrl"))
+        if not has_webhook:
+            raise InvalidOption("--webhook needs the secret its notifications are signed "
+                                "with", hint="--webhook-secret-env NAME, NAME being an "
+                                "environment variable holding at least "
+                                f"{MIN_SECRET_CHARS} characters")
+        # Another URL for a stack that has a webhook: its secret stays (UsePreviousValue).
+    return parameters, secrets
 
 
 def bucket_name(stack_name: str, account: str, region: str) -> str:
@@ -237,50 +315,180 @@ def adopt_bucket(facade: AwsFacade, stack_name: str, current: dict[str, str] | N
     return True
 
 
-def sam_binary() -> str:
-    explicit = os.environ.get("HFACTION_SAM")
-    found = explicit if explicit and Path(explicit).is_file() else shutil.which("sam")
-    if not found:
-        raise SamNotFound("the AWS SAM CLI ('sam') is not installed",
-                          hint="pip install aws-sam-cli in its own virtualenv and put 'sam' on "
-                          "PATH, or set HFACTION_SAM")
+def _state_machines(template: Mapping[str, Any]) -> dict[str, str]:
+    """logical id -> DefinitionUri of the template's SAM state machines."""
+    found: dict[str, str] = {}
+    for logical_id, resource in (template.get("Resources") or {}).items():
+        properties = resource.get("Properties") or {}
+        uri = properties.get("DefinitionUri")
+        if resource.get("Type") == "AWS::Serverless::StateMachine" and isinstance(uri, str):
+            found[logical_id] = uri
     return found
 
 
-def deploy_template(destination: Path) -> Path:
-    """The template with the state machine definition inlined, ready for ``sam deploy``.
-
-    Inlining means nothing but the image needs packaging, so no artifact bucket.
-    """
+def definition_uris() -> list[str]:
+    """The state machine definitions template.yaml names, each once, in order."""
     template = yaml.safe_load(resource_path("template.yaml").read_text())
-    asl = json.loads(resource_path("statemachine/render.asl.json").read_text())
-    for resource in template.get("Resources", {}).values():
-        properties = resource.get("Properties", {})
-        if resource.get("Type") == "AWS::Serverless::StateMachine" and \
-                "DefinitionUri" in properties:
-            del properties["DefinitionUri"]
-            properties["Definition"] = asl
-    path = destination / "template.yaml"
-    path.write_text(yaml.safe_dump(template, sort_keys=False))
+    return list(dict.fromkeys(_state_machines(template).values()))
+
+
+# Where ASL holds data rather than states: a key named Comment there is the payload's.
+_ASL_DATA_FIELDS = frozenset({"Parameters", "Arguments", "Payload", "Result", "ResultSelector",
+                              "ItemSelector", "Output", "Assign", "Input"})
+
+
+def strip_comments(node: Any) -> Any:
+    """An ASL definition without its ``Comment`` fields (they are for readers of the file,
+    and the template CloudFormation takes is limited in size); data fields kept whole."""
+    if isinstance(node, list):
+        return [strip_comments(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {key: value if key in _ASL_DATA_FIELDS else strip_comments(value)
+            for key, value in node.items()
+            if not (key == "Comment" and isinstance(value, str))}
+
+
+def deploy_template_data() -> dict[str, Any]:
+    """template.yaml with each state machine's own definition (its DefinitionUri) inlined,
+    without the ASL's comments."""
+    template = yaml.safe_load(resource_path("template.yaml").read_text())
+    for logical_id, uri in _state_machines(template).items():
+        properties = template["Resources"][logical_id]["Properties"]
+        del properties["DefinitionUri"]
+        properties["Definition"] = strip_comments(json.loads(resource_path(uri).read_text()))
+    assert isinstance(template, dict)
+    return template
+
+
+def deploy_template(destination: Path) -> Path:
+    """The template for the change set: definitions inlined, as compact JSON.
+
+    Inlining means nothing but the image needs packaging, so no artifact bucket; without
+    one, CloudFormation takes a template of at most TEMPLATE_BODY_LIMIT bytes, which the
+    YAML with its comments and three inlined definitions would exceed. SAM and
+    CloudFormation read JSON templates as they read YAML ones.
+    """
+    text = json.dumps(deploy_template_data(), separators=(",", ":"), ensure_ascii=False)
+    size = len(text.encode())
+    if size > TEMPLATE_BODY_LIMIT:
+        raise RenderFailed(f"the deploy template is {size} bytes, more than CloudFormation's "
+                           f"{TEMPLATE_BODY_LIMIT}", hint="a bug in hfaction: report it")
+    path = destination / "template.json"
+    path.write_text(text)
     return path
 
 
-def sam_deploy_args(sam: str, plan_: DeployPlan, template: Path) -> list[str]:
-    args = [sam, "deploy", "--template-file", str(template), "--stack-name", plan_.stack_name,
-            "--capabilities", "CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND",
-            "--no-confirm-changeset", "--no-fail-on-empty-changeset", "--no-progressbar",
-            "--parameter-overrides",
-            # sam reads an empty value only quoted.
-            *[f"{key}={value}" if value else f'{key}=""'
-              for key, value in plan_.parameters.items()],
-            "--tags", *[f"{key}={value}" for key, value in plan_.tags.items()]]
-    if plan_.region:
-        args += ["--region", plan_.region]
-    if plan_.parameters.get("ImageUri"):
-        # sam deploy refuses any template with an image function unless it is told a
-        # repository, even when the image is already pushed (it then uploads nothing).
-        args += ["--image-repository", image_repository(plan_.parameters["ImageUri"])]
-    return args
+# Change sets hfaction makes are named CHANGE_SET_PREFIX + a timestamp (the deploy
+# policy's change set ARN, hfaction/policies/required.py).
+CHANGE_SET_PREFIX = "hfaction-deploy"
+CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND")
+
+
+def template_parameter_names() -> list[str]:
+    """template.yaml's parameters, in order."""
+    template = yaml.safe_load(resource_path("template.yaml").read_text())
+    return list(template.get("Parameters") or {})
+
+
+def change_set_request(plan_: DeployPlan, template_body: str,
+                       deployed: Mapping[str, str] | None, names: list[str], *,
+                       change_set_name: str) -> dict[str, Any]:
+    """CloudFormation's CreateChangeSet request for the plan (pure).
+
+    ``deployed``: the existing stack's parameters (None: a new stack). A parameter the plan
+    does not set keeps the stack's value (UsePreviousValue, as sam deploy did: that is how
+    an unchanged --permissions-boundary or webhook secret stays); a new stack takes the
+    template's default. Secret parameters travel only in this request (NoEcho).
+    """
+    values = {**plan_.parameters, **plan_.secret_parameters}
+    parameters: list[dict[str, Any]] = []
+    for name in names:
+        if name in values:
+            parameters.append({"ParameterKey": name, "ParameterValue": values[name]})
+        elif deployed is not None and name in deployed:
+            parameters.append({"ParameterKey": name, "UsePreviousValue": True})
+    return {"StackName": plan_.stack_name, "ChangeSetName": change_set_name,
+            "ChangeSetType": "UPDATE" if deployed is not None else "CREATE",
+            "TemplateBody": template_body, "Parameters": parameters,
+            "Capabilities": list(CAPABILITIES),
+            "Tags": [{"Key": key, "Value": value} for key, value in plan_.tags.items()]}
+
+
+# A change set that changes nothing fails with one of these reasons: the deploy is a no-op.
+_NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
+DEFAULT_POLL_S = 5.0
+DEPLOY_TIMEOUT_S = 3600.0
+
+
+def _poll_s() -> float:
+    try:
+        value = float(os.environ.get("HFACTION_DEPLOY_POLL_S", DEFAULT_POLL_S))
+    except ValueError:
+        return DEFAULT_POLL_S
+    return value if value > 0 else DEFAULT_POLL_S
+
+
+def cloudformation_deploy(plan_: DeployPlan, facade: AwsFacade, template_body: str, *,
+                          sleep: Callable[[float], None] = time.sleep,
+                          clock: Callable[[], float] = time.monotonic) -> bool:
+    """Create the stack or update it through a change set; False when nothing changed.
+
+    A stack whose creation failed (ROLLBACK_COMPLETE) cannot be updated: it is deleted and
+    created again. AWS_CALL_FAILED (with CloudFormation's first failure reasons) when the
+    change set or the stack fails; messages never hold a parameter's value."""
+    name = plan_.stack_name
+    try:
+        described: dict[str, Any] | None = facade.describe_stack(name)
+    except StackNotFound:
+        described = None
+    status = str((described or {}).get("StackStatus", ""))
+    if status == "ROLLBACK_COMPLETE":
+        facade.delete_stack(name)
+        described, status = None, ""
+    elif status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
+        raise InvalidOption(f"stack {name!r} is {status}: another deploy or delete is running",
+                            hint="wait for it to finish, then deploy again")
+    deployed = None if described is None or status == "REVIEW_IN_PROGRESS" else {
+        p["ParameterKey"]: p.get("ParameterValue", "") for p in described.get("Parameters", [])}
+    change_set = f"{CHANGE_SET_PREFIX}{int(time.time() * 1000)}"
+    facade.create_change_set(change_set_request(plan_, template_body, deployed,
+                                                template_parameter_names(),
+                                                change_set_name=change_set))
+    deadline = clock() + DEPLOY_TIMEOUT_S
+    while True:
+        described_set = facade.describe_change_set(name, change_set)
+        state = str(described_set.get("Status", ""))
+        if state == "FAILED":
+            reason = " ".join(str(described_set.get("StatusReason", "")).split())
+            if any(marker in reason for marker in _NO_CHANGES):
+                return False
+            raise AwsCallFailed(f"CloudFormation refused the change set of stack {name}: "
+                                f"{reason or 'no reason given'}")
+        if state == "CREATE_COMPLETE":
+            break
+        if clock() > deadline:
+            raise AwsCallFailed(f"CloudFormation's change set of stack {name} is still "
+                                f"{state or 'pending'} after {DEPLOY_TIMEOUT_S:.0f} s")
+        sleep(_poll_s())
+    facade.execute_change_set(name, change_set)
+    while True:
+        status = str(facade.describe_stack(name).get("StackStatus", ""))
+        if not status.endswith("_IN_PROGRESS") or status == "REVIEW_IN_PROGRESS":
+            break
+        if clock() > deadline:
+            raise AwsCallFailed(f"stack {name} is still {status} after "
+                                f"{DEPLOY_TIMEOUT_S:.0f} s")
+        sleep(_poll_s())
+    if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+        reasons = [f"{event.get('LogicalResourceId')}: {event.get('ResourceStatusReason')}"
+                   for event in facade.stack_events(name)
+                   if str(event.get("ResourceStatus", "")).endswith("_FAILED")
+                   and event.get("ResourceStatusReason")][:3]
+        raise AwsCallFailed(f"CloudFormation could not deploy stack {name} ({status})"
+                            + (f": {'; '.join(reversed(reasons))}" if reasons else ""),
+                            hint="see the stack's events in the CloudFormation console")
+    return True
 
 
 def image_repository(image_uri: str) -> str:
@@ -313,6 +521,8 @@ def current_stack(plan_: DeployPlan, facade: AwsFacade) -> StackInfo | None:
         return None
     if stack.tags.get(DIGEST_TAG) != plan_.tags.get(DIGEST_TAG):
         return None
+    if any(plan_.secret_parameters.values()):
+        return None  # CloudFormation shows a secret as ****: it cannot be compared
     deployed = dict(stack.parameters)
     wanted = dict(plan_.parameters)
     image = deployed.pop("ImageUri", "")
@@ -326,8 +536,8 @@ def current_stack(plan_: DeployPlan, facade: AwsFacade) -> StackInfo | None:
 
 
 def execute_deploy(plan_: DeployPlan, facade: AwsFacade, *,
-                   on_note: Callable[[str], None] = lambda note: None) -> StackInfo:
-    sam = sam_binary()
+                   on_note: Callable[[str], None] = lambda note: None,
+                   sleep: Callable[[float], None] = time.sleep) -> StackInfo:
     if plan_.build_image:
         from hfaction.aws.image import ensure_image
 
@@ -339,11 +549,34 @@ def execute_deploy(plan_: DeployPlan, facade: AwsFacade, *,
         plan_.parameters["ImageUri"] = image
         plan_.build_image = False
     with tempfile.TemporaryDirectory(prefix="hfaction-deploy-") as scratch:
-        template = deploy_template(Path(scratch))
-        proc.run(sam_deploy_args(sam, plan_, template), what="sam deploy", error=SamFailed)
+        body = deploy_template(Path(scratch)).read_text()
+    try:
+        changed = cloudformation_deploy(plan_, facade, body, sleep=sleep)
+    except HfactionError as error:
+        raise _without_secrets(error, plan_) from None
+    if not changed:
+        on_note(f"stack {plan_.stack_name} already has this template and these parameters")
     stack = facade.stack(plan_.stack_name)
     save_stack_record(stack, plan_.region)
     return stack
+
+
+def _without_secrets(error: HfactionError, plan_: DeployPlan) -> HfactionError:
+    """The error with any secret value masked (CloudFormation masks NoEcho parameters
+    itself; this holds whatever an error repeats)."""
+    values = [value for value in plan_.secret_parameters.values() if value]
+    if not values:
+        return error
+
+    def masked(text: str) -> str:
+        for value in values:
+            text = text.replace(value, "****")
+        return text
+
+    error.message = masked(error.message)
+    error.hint = masked(error.hint) if error.hint else None
+    error.args = (error.one_line(),)
+    return error
 
 
 def stack_record_path(stack_name: str, region: str | None) -> Path:

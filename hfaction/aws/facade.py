@@ -76,6 +76,7 @@ class AwsClients:
     ecr: Any = None
     sts: Any = None  # only 'hfaction github oidc' needs it
     session: Any = None
+    sns: Any = None  # only the notify function needs it
 
     @classmethod
     def create(cls, region: str | None = None) -> AwsClients:
@@ -108,6 +109,9 @@ class CredentialsLifetime:
 # PREVIEW_OUTPUT_PREFIXES; kept literal so this module loads nothing else).
 ALL_OUTPUTS = ("renders/", "previews/")
 PREVIEW_OUTPUTS = ("previews/",)
+# template.yaml's NoEcho parameters: CloudFormation describes them as ****, and hfaction
+# shows and keeps them so whatever a describe returns (an emulator may return the value).
+SECRET_PARAMETERS = ("WebhookSecret",)
 
 
 @dataclass(frozen=True)
@@ -128,11 +132,14 @@ class StackInfo:
     # The PreviewStateMachineArn output; "" for a stack deployed before it existed.
     preview_state_machine_arn: str = ""
     output_prefixes: tuple[str, ...] = ALL_OUTPUTS
+    # The BatchStateMachineArn output (batches of rows); "" for a stack older than it.
+    batch_state_machine_arn: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "bucket": self.bucket,
                 "state_machine_arn": self.state_machine_arn,
                 "preview_state_machine_arn": self.preview_state_machine_arn,
+                "batch_state_machine_arn": self.batch_state_machine_arn,
                 "function_arn": self.function_arn, "version": self.version,
                 "status": self.status, "parameters": self.parameters}
 
@@ -325,12 +332,36 @@ class AwsFacade:
             state_machine_arn=outputs["RenderStateMachineArn"],
             function_arn=outputs["RenderFunctionArn"],
             preview_state_machine_arn=outputs.get("PreviewStateMachineArn", ""),
+            batch_state_machine_arn=outputs.get("BatchStateMachineArn", ""),
             version=tags.get("hfaction-version", outputs.get("HfactionVersion", "")),
             status=str(stack.get("StackStatus", "")),
-            parameters={p["ParameterKey"]: p.get("ParameterValue", "")
+            parameters={p["ParameterKey"]: "****" if p["ParameterKey"] in SECRET_PARAMETERS
+                        and p.get("ParameterValue") else p.get("ParameterValue", "")
                         for p in stack.get("Parameters", [])},
             tags=tags,
         )
+
+    @_aws_call("CloudFormation CreateChangeSet")
+    def create_change_set(self, request: dict[str, Any]) -> str:
+        """Create a change set (``request``: CreateChangeSet's parameters); its id."""
+        return str(self.clients.cloudformation.create_change_set(**request)["Id"])
+
+    @_aws_call("CloudFormation DescribeChangeSet")
+    def describe_change_set(self, stack_name: str, change_set_name: str) -> dict[str, Any]:
+        """The change set's Status and StatusReason (its first page of changes too)."""
+        return dict(self.clients.cloudformation.describe_change_set(
+            StackName=stack_name, ChangeSetName=change_set_name))
+
+    @_aws_call("CloudFormation ExecuteChangeSet")
+    def execute_change_set(self, stack_name: str, change_set_name: str) -> None:
+        self.clients.cloudformation.execute_change_set(StackName=stack_name,
+                                                       ChangeSetName=change_set_name)
+
+    @_aws_call("CloudFormation DescribeStackEvents")
+    def stack_events(self, stack_name: str) -> list[dict[str, Any]]:
+        """The stack's latest events, newest first (one page: what explains a failure)."""
+        response = self.clients.cloudformation.describe_stack_events(StackName=stack_name)
+        return [dict(event) for event in response.get("StackEvents", [])]
 
     @_aws_call("CloudFormation DeleteStack")
     def delete_stack(self, name: str, *, wait: bool = True) -> None:
@@ -467,6 +498,29 @@ class AwsFacade:
         for page in paginator.paginate(**parameters, PaginationConfig={"PageSize": 1000}):
             executions.extend(page.get("executions", []))
         return executions
+
+    # --- SNS ----------------------------------------------------------------------------
+    @_aws_call("SNS Publish")
+    def publish_sns(self, topic_arn: str, message: str, *, subject: str | None = None,
+                    attributes: dict[str, str] | None = None, group_id: str | None = None,
+                    deduplication_id: str | None = None) -> str:
+        """Publish ``message`` to an SNS topic; the message id. ``attributes``: string
+        message attributes (for subscription filter policies); ``group_id`` and
+        ``deduplication_id``: a FIFO topic's (required there, refused elsewhere)."""
+        if self.clients.sns is None:
+            raise AwsCallFailed("SNS Publish failed: no SNS client was given")
+        parameters: dict[str, Any] = {"TopicArn": topic_arn, "Message": message}
+        if subject:
+            parameters["Subject"] = subject
+        if attributes:
+            parameters["MessageAttributes"] = {
+                name: {"DataType": "String", "StringValue": value}
+                for name, value in attributes.items()}
+        if group_id is not None:
+            parameters["MessageGroupId"] = group_id
+        if deduplication_id is not None:
+            parameters["MessageDeduplicationId"] = deduplication_id
+        return str(self.clients.sns.publish(**parameters).get("MessageId", ""))
 
     @_aws_call("Step Functions StopExecution")
     def stop_execution(self, execution_arn: str, cause: str) -> None:

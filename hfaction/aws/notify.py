@@ -15,6 +15,10 @@ Functions sends for every execution of the render state machines (a rule matchin
    webhook (:func:`send_webhook`): JSON signed with HMAC-SHA256 over the timestamp and
    the body (:mod:`hfaction.notify_signature`), retried with backoff.
 
+A batch's execution (the batch state machine: its input has ``batch_id`` and ``rows``)
+gives a ``batch.*`` notification whose ``rows`` hold each row's status, link, cost and
+error, with ``totals``; a batch that succeeded may have failed rows (``totals.failed``).
+
 Neither the webhook secret nor a signature is ever logged or put in an error message;
 webhook URLs are shown as scheme://host only (their paths often hold tokens).
 """
@@ -42,7 +46,7 @@ from urllib.parse import urlsplit
 from hfaction import __version__
 from hfaction.aws import s3uri
 from hfaction.aws.cost import Cost, render_cost, state_transitions
-from hfaction.aws.facade import AwsClients, AwsFacade, StackInfo, _aws_call, execution_arn
+from hfaction.aws.facade import AwsClients, AwsFacade, StackInfo, execution_arn
 from hfaction.errors import (
     HfactionError,
     InvalidOption,
@@ -52,7 +56,7 @@ from hfaction.notify_signature import SIGNATURE_HEADER, sign, verify
 
 __all__ = [
     "DETAIL_TYPE", "EVENT_SOURCE", "SIGNATURE_HEADER", "Delivery", "Notification",
-    "NotifyConfig", "NotifyOutcome", "WebhookDelivery", "check_webhook_url",
+    "NotifyConfig", "NotifyOutcome", "RowNotice", "WebhookDelivery", "check_webhook_url",
     "complete_notification", "deliver", "event_pattern", "exponential_backoff",
     "handle_event", "handler", "notification_from_event", "publish_sns",
     "render_cost_from_s3", "send_webhook", "sign", "verify", "webhook_opener",
@@ -77,8 +81,9 @@ _TYPED_CODE = re.compile(r"[A-Z][A-Z0-9_]{2,63}")
 
 def event_pattern(state_machine_arns: Sequence[str]) -> dict[str, Any]:
     """The EventBridge rule's pattern: the terminal status changes of these state machines
-    (the main and the preview one; a Distributed Map's child executions are left out, their
-    state machine ARN being ``PARENT/LABEL``)."""
+    (the render, preview and batch ones: template.yaml's NotifyFunction rule is this
+    pattern; a Distributed Map's child executions are left out, their state machine ARN
+    being ``PARENT/LABEL``)."""
     return {"source": [EVENT_SOURCE], "detail-type": [DETAIL_TYPE],
             "detail": {"status": list(STATUSES), "stateMachineArn": list(state_machine_arns)}}
 
@@ -111,10 +116,29 @@ class Notification:
     error_message: str | None = None
     error_hint: str | None = None
     error_chunk: int | None = None
+    # A batch's execution: True, and its rows once the output lists them (None: unknown,
+    # e.g. a batch stopped before its end). ``render_id`` is then the batch id.
+    batch: bool = False
+    rows: tuple[RowNotice, ...] | None = None
+    row_count: int | None = None  # the rows the batch was started with
 
     @property
     def type(self) -> str:
-        return f"render.{self.status}"
+        return f"{'batch' if self.batch else 'render'}.{self.status}"
+
+    def totals(self) -> dict[str, Any]:
+        """A batch's rows counted: all, succeeded, failed, and their bytes, seconds of
+        video and cost (of the rows whose cost was read)."""
+        rows = self.rows or ()
+        costs = [row.cost_usd for row in rows if row.cost_usd is not None]
+        return {
+            "rows": len(rows) if self.rows is not None else self.row_count,
+            "succeeded": sum(row.status == "succeeded" for row in rows),
+            "failed": sum(row.status == "failed" for row in rows),
+            "bytes": sum(row.bytes or 0 for row in rows),
+            "duration_s": round(sum(row.duration_s or 0.0 for row in rows), 3),
+            "rows_cost_usd": round(sum(costs), 6) if costs else None,
+        }
 
     @property
     def console_url(self) -> str | None:
@@ -135,12 +159,84 @@ class Notification:
             "cost_complete": self.cost_complete,
             "error_code": self.error_code, "error_message": self.error_message,
             "error_hint": self.error_hint, "error_chunk": self.error_chunk,
+            **({"batch_id": self.render_id,
+                "rows": [row.to_dict() for row in self.rows] if self.rows is not None
+                else None, "totals": self.totals()} if self.batch else {}),
         }
 
     def body(self) -> bytes:
         """The webhook's body (compact JSON, UTF-8): the bytes that are signed."""
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"),
                           ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class RowNotice:
+    """One row of a batch as its notification reports it (the execution's output row:
+    hfaction/aws/batchspec.py). ``status``: succeeded or failed."""
+
+    row: int
+    name: str
+    render_id: str
+    status: str
+    link: str | None = None
+    poster_link: str | None = None
+    output_uri: str | None = None
+    bytes: int | None = None
+    duration_s: float | None = None
+    cost_usd: float | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "name": self.name, "render_id": self.render_id,
+                "status": self.status, "link": self.link, "poster_link": self.poster_link,
+                "output_uri": self.output_uri, "bytes": self.bytes,
+                "duration_s": self.duration_s,
+                "cost_usd": round(self.cost_usd, 6) if self.cost_usd is not None else None,
+                "error_code": self.error_code, "error_message": self.error_message}
+
+
+def _number(value: Any, kind: type[int] | type[float]) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return kind(value)
+
+
+def rows_from_output(output: Mapping[str, Any], now: datetime) -> tuple[RowNotice, ...] | None:
+    """The rows of a batch execution's output (None when it lists none). A row is
+    succeeded only when the output says SUCCEEDED; its link only when signed and unexpired;
+    a row without a typed error gets BATCH_FAILED."""
+    items = output.get("rows")
+    if not isinstance(items, list):
+        return None
+    rows: list[RowNotice] = []
+    for position, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            continue
+        index = item.get("row")
+        index = index if isinstance(index, int) and not isinstance(index, bool) else position
+        render_id = item.get("render_id")
+        uri = item.get("output_uri")
+        name = str(item.get("name") or f"row-{index + 1:04d}")
+        row_id = render_id if isinstance(render_id, str) else ""
+        if item.get("status") == "SUCCEEDED":
+            link, poster = _signed_link(item.get("links"), now)
+            rows.append(RowNotice(
+                row=index, name=name, render_id=row_id, status="succeeded", link=link,
+                poster_link=poster,
+                output_uri=uri if isinstance(uri, str) and uri.startswith("s3://") else None,
+                bytes=_number(item.get("bytes"), int),
+                duration_s=_number(item.get("duration"), float)))
+            continue
+        found = item.get("error")
+        error: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+        code = error.get("code")
+        rows.append(RowNotice(
+            row=index, name=name, render_id=row_id, status="failed",
+            error_code=code if isinstance(code, str) and code else "BATCH_FAILED",
+            error_message=_text(error.get("message")) or "the row did not render"))
+    return tuple(rows)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -277,9 +373,15 @@ def notification_from_event(event: Mapping[str, Any], *,
     if "/" in machine.rsplit(":", 1)[-1]:  # stateMachine:PARENT/LABEL: a map run's child
         return None
     request = _json(detail.get("input"))
-    render_id = request.get("render_id") if isinstance(request, dict) else None
+    output = _json(detail.get("output"))
+    batch = (isinstance(request, dict) and "batch_id" in request) or \
+        (isinstance(output, dict) and "batch_id" in output and "rows" in output)
+    key = "batch_id" if batch else "render_id"
+    render_id = request.get(key) if isinstance(request, dict) else None
     if not isinstance(render_id, str) or not render_id:
         render_id = str(detail.get("name") or arn.rsplit(":", 1)[-1])
+    row_count = len(request["rows"]) if batch and isinstance(request, dict) and \
+        isinstance(request.get("rows"), list) else None
     event_id = event.get("id")
     if not isinstance(event_id, str) or not event_id:
         event_id = hashlib.sha256(
@@ -287,11 +389,14 @@ def notification_from_event(event: Mapping[str, Any], *,
     notification = Notification(
         id=event_id, render_id=render_id, status=status, execution_arn=arn,
         state_machine_arn=machine, started=_moment(detail.get("startDate")),
-        stopped=_moment(detail.get("stopDate")))
+        stopped=_moment(detail.get("stopDate")), batch=batch, row_count=row_count)
     if status == "succeeded":
-        output = _json(detail.get("output"))
         if not isinstance(output, dict):
             return notification
+        if batch:
+            rows = rows_from_output(output, now or datetime.now(UTC))
+            return replace(notification, rows=rows,
+                           row_count=len(rows) if rows is not None else row_count)
         uri = output.get("output_uri")
         link, poster = _signed_link(output.get("links"), now or datetime.now(UTC))
         return replace(notification, link=link, poster_link=poster,
@@ -349,6 +454,9 @@ def complete_notification(notification: Notification, facade: AwsFacade, bucket:
     """
     from hfaction.aws.renders import progress
 
+    if notification.batch:
+        return complete_batch_notification(notification, facade, bucket,
+                                           ephemeral_mb=ephemeral_mb)
     stack = StackInfo(name="", bucket=bucket, function_arn="",
                       state_machine_arn=notification.state_machine_arn,
                       parameters={"EphemeralStorage": str(ephemeral_mb)})
@@ -387,6 +495,60 @@ def complete_notification(notification: Notification, facade: AwsFacade, bucket:
     return replace(notification, **changes)
 
 
+def complete_batch_notification(notification: Notification, facade: AwsFacade, bucket: str,
+                                *, ephemeral_mb: int = DEFAULT_EPHEMERAL_MB) -> Notification:
+    """A batch's notification with its cost: each row's Lambda cost from its invocation
+    records (work/<row render id>/invocations/ in ``bucket``, the rows of the output, else
+    as many as the batch was started with), plus the batch execution's state transitions.
+    Not complete when the execution failed or was stopped (chunks may still run), when it
+    ran a Distributed Map (its children's transitions are not read), or when anything could
+    not be read. Never raises for an AWS failure."""
+    from hfaction.aws.batchspec import row_render_id
+
+    try:
+        batch_id = s3uri.check_id(notification.render_id, "batch id")
+        if execution_arn(notification.state_machine_arn, batch_id) != \
+                notification.execution_arn:
+            raise InvalidOption(f"execution {notification.execution_arn} is not named by "
+                                f"its batch id {batch_id}")
+        if notification.rows is not None:
+            ids = [row.render_id for row in notification.rows]
+        else:
+            ids = [row_render_id(batch_id, index)
+                   for index in range(notification.row_count or 0)]
+        facade_s3 = AwsFacade(AwsClients(s3=facade.clients.s3, sfn=None, lambda_=None,
+                                         cloudformation=None))
+        records: dict[str, list[dict[str, Any]]] = {}
+        for render_id in ids:
+            if not render_id:
+                continue
+            found = [facade_s3.get_json(bucket, key)
+                     for key in facade_s3.list_keys(bucket, invocations_prefix(render_id))]
+            records[render_id] = [record for record in found if isinstance(record, dict)]
+    except HfactionError as error:
+        _log("notify_warning", render_id=notification.render_id,
+             message=f"cost not read: {error.one_line()}")
+        return notification
+    complete = notification.status == "succeeded"
+    history: list[dict[str, Any]] = []
+    try:
+        history = facade.execution_history(notification.execution_arn)
+    except HfactionError as error:
+        complete = False
+        _log("notify_warning", render_id=notification.render_id,
+             message=f"history not read: {error.one_line()}")
+    if any(event.get("type") == "MapRunStarted" for event in history):
+        complete = False
+    every = [record for found in records.values() for record in found]
+    total = render_cost(every, state_transitions(history), ephemeral_mb=ephemeral_mb)
+    rows = notification.rows
+    if rows is not None:
+        rows = tuple(replace(row, cost_usd=render_cost(records.get(row.render_id, []), 0,
+                                                       ephemeral_mb=ephemeral_mb).total)
+                     for row in rows)
+    return replace(notification, rows=rows, cost_usd=total.total, cost_complete=complete)
+
+
 # --- SNS ----------------------------------------------------------------------------------------
 
 
@@ -394,16 +556,17 @@ def _subject(notification: Notification) -> str:
     """An SNS subject: ASCII, one line, under 100 characters."""
     words = {"succeeded": "succeeded", "failed": "failed", "aborted": "was stopped",
              "timed_out": "timed out"}
-    text = f"hfaction render {notification.render_id} {words[notification.status]}"
+    kind = "batch" if notification.batch else "render"
+    text = f"hfaction {kind} {notification.render_id} {words[notification.status]}"
     if notification.error_code:
         text += f": {notification.error_code}"
+    elif notification.batch and notification.rows is not None:
+        totals = notification.totals()
+        text += f": {totals['succeeded']} of {totals['rows']} rows"
+        if totals["failed"]:
+            text += f", {totals['failed']} failed"
     text = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in text)
     return text if len(text) < 100 else text[:96] + "..."
-
-
-@_aws_call("SNS Publish")
-def _publish(sns_client: Any, parameters: dict[str, Any]) -> str:
-    return str(sns_client.publish(**parameters).get("MessageId", ""))
 
 
 def publish_sns(sns_client: Any, topic_arn: str, notification: Notification) -> str:
@@ -418,17 +581,16 @@ def publish_sns(sns_client: Any, topic_arn: str, notification: Notification) -> 
                   "render_id": notification.render_id}
     if notification.error_code:
         attributes["error_code"] = notification.error_code
-    parameters: dict[str, Any] = {
-        "TopicArn": topic_arn,
-        "Message": json.dumps(notification.to_dict(), indent=2, sort_keys=True),
-        "Subject": _subject(notification),
-        "MessageAttributes": {name: {"DataType": "String", "StringValue": value}
-                              for name, value in attributes.items()},
-    }
-    if topic_arn.endswith(".fifo"):
-        parameters["MessageGroupId"] = notification.render_id
-        parameters["MessageDeduplicationId"] = notification.id[:128]
-    message_id = _publish(sns_client, parameters)
+    if notification.batch and notification.rows is not None:
+        attributes["rows_failed"] = str(notification.totals()["failed"])
+    fifo = topic_arn.endswith(".fifo")
+    facade = AwsFacade(AwsClients(s3=None, sfn=None, lambda_=None, cloudformation=None,
+                                  sns=sns_client))
+    message_id = facade.publish_sns(
+        topic_arn, json.dumps(notification.to_dict(), indent=2, sort_keys=True),
+        subject=_subject(notification), attributes=attributes,
+        group_id=notification.render_id if fifo else None,
+        deduplication_id=notification.id[:128] if fifo else None)
     _log("notify_sent", target="sns", render_id=notification.render_id,
          status=notification.status, message_id=message_id)
     return message_id
@@ -770,6 +932,18 @@ def handle_event(event: Mapping[str, Any], config: NotifyConfig, *,
                                                **webhook_options))
 
 
+# The function's Timeout (template.yaml: 180 s) must hold every webhook attempt (5 of at
+# most DEFAULT_TIMEOUT_S) and the waits between them (backoff of at most 1+2+4+8 s): a
+# Retry-After above this falls back to the backoff.
+HANDLER_MAX_RETRY_AFTER_S = 15.0
+
+
+def topic_region(topic_arn: str | None) -> str | None:
+    """The region of an SNS topic's ARN (arn:PARTITION:sns:REGION:ACCOUNT:NAME)."""
+    parts = (topic_arn or "").split(":")
+    return parts[3] if len(parts) >= 6 and parts[2] == "sns" and parts[3] else None
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The notifier function's entry point (the rule's target). Raises the first failed
     delivery's typed error once every target was tried (the webhook has retried already:
@@ -781,8 +955,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     facade = AwsFacade(AwsClients(s3=session.client("s3"),
                                   sfn=session.client("stepfunctions"),
                                   lambda_=None, cloudformation=None, session=session))
-    sns = session.client("sns") if config.topic_arn else None
-    outcome = handle_event(event, config, facade=facade, sns_client=sns)
+    # SNS takes a publish only in the topic's own region, which may not be the function's.
+    sns = session.client("sns", region_name=topic_region(config.topic_arn)) \
+        if config.topic_arn else None
+    outcome = handle_event(event, config, facade=facade, sns_client=sns,
+                           max_retry_after_s=HANDLER_MAX_RETRY_AFTER_S)
     if outcome is None:
         return {"notified": False}
     outcome.raise_if_failed()

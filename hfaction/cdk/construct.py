@@ -50,8 +50,9 @@ from constructs import Construct
 from hfaction.cdk.template import stack_template
 from hfaction.errors import InvalidOption
 
-# Passed to CfnInclude rather than filled in, so it may be a CDK token (an ECR URI).
-_TOKEN_PARAMETERS = frozenset({"ImageUri"})
+# Passed to CfnInclude rather than filled in, so they may be CDK tokens (an ECR URI; the
+# webhook secret as a dynamic reference, e.g. SecretValue.secrets_manager(...)).
+_TOKEN_PARAMETERS = frozenset({"ImageUri", "WebhookSecret"})
 
 
 class HfactionRenderStack(Construct):  # type: ignore[misc]  # CDK stubs skipped (pyproject)
@@ -77,6 +78,13 @@ class HfactionRenderStack(Construct):  # type: ignore[misc]  # CDK stubs skipped
         a retained one with ``cdk import`` instead).
     :param permissions_boundary_arn: the managed policy (an ARN, not a token) the stack's
         roles get as their permissions boundary (``hfaction policies boundary``).
+    :param notify_topic_arn: SNS topic that gets a message when a render, preview or batch
+        ends (README: completion notifications); None: none.
+    :param webhook_url: https URL that gets each notification, signed; needs
+        ``webhook_secret``.
+    :param webhook_secret: the webhook's signing key (at least 16 characters). A plain
+        string ends up in the synthesized template: pass a dynamic reference instead
+        (``SecretValue.secrets_manager("hook").unsafe_unwrap()``).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, image_uri: str | None = None,
@@ -88,7 +96,9 @@ class HfactionRenderStack(Construct):  # type: ignore[misc]  # CDK stubs skipped
                  log_retention_days: int | None = None, hfaction_version: str | None = None,
                  reserve_concurrency: bool | None = None,
                  adopt_bucket: bool | None = None,
-                 permissions_boundary_arn: str | None = None) -> None:
+                 permissions_boundary_arn: str | None = None,
+                 notify_topic_arn: str | None = None, webhook_url: str | None = None,
+                 webhook_secret: str | None = None) -> None:
         # Everything that can refuse the props runs before this construct joins the tree.
         stack = Stack.of(scope)
         others = [c.node.path for c in stack.node.find_all()
@@ -100,6 +110,9 @@ class HfactionRenderStack(Construct):  # type: ignore[misc]  # CDK stubs skipped
         if adopt_bucket:
             raise InvalidOption("adopt_bucket=True: the CDK construct makes its own bucket; "
                                 "bring a retained one in with 'cdk import'")
+        if webhook_url and not webhook_secret:
+            raise InvalidOption("webhook_url= needs webhook_secret= (the key its "
+                                "notifications are signed with)")
         given: dict[str, Any] = {
             "ProjectName": project_name, "Concurrency": concurrency,
             "MemorySize": memory_size, "Architecture": architecture,
@@ -109,8 +122,9 @@ class HfactionRenderStack(Construct):  # type: ignore[misc]  # CDK stubs skipped
             "LogRetentionDays": log_retention_days, "HfactionVersion": hfaction_version,
             "ReserveConcurrency": reserve_concurrency, "AdoptBucket": adopt_bucket,
             "PermissionsBoundaryArn": permissions_boundary_arn,
-            # A placeholder for the checks: the real value (maybe a token) goes to CfnInclude.
-            "ImageUri": "image-uri-given-to-cfn-include",
+            "NotifyTopicArn": notify_topic_arn, "WebhookUrl": webhook_url,
+            # Placeholders for the checks: the real values (maybe tokens) go to CfnInclude.
+            "ImageUri": "image-uri-given-to-cfn-include", "WebhookSecret": None,
         }
         template = stack_template(given, keep=_TOKEN_PARAMETERS)
         super().__init__(scope, construct_id)
@@ -124,7 +138,8 @@ class HfactionRenderStack(Construct):  # type: ignore[misc]  # CDK stubs skipped
             path = Path(scratch) / "render-stack.json"
             path.write_text(json.dumps(self.template))
             self.included = cfn_inc.CfnInclude(self, "Template", template_file=str(path),
-                                               parameters={"ImageUri": image_uri},
+                                               parameters={"ImageUri": image_uri,
+                                                           "WebhookSecret": webhook_secret or ""},
                                                preserve_logical_ids=True)
 
         bucket = self.included.get_resource("RenderBucket")

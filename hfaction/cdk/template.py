@@ -133,10 +133,12 @@ def resolve(template: Mapping[str, Any], values: Mapping[str, Any],
         del out["Parameters"]
     for section in ("Resources", "Outputs"):
         out[section] = _fill(out.get(section, {}), filled, conditions)
-    for name, resource in list(out["Resources"].items()):
-        # A conditional resource is there or not, as CloudFormation decides it.
-        if "Condition" in resource and not conditions[resource.pop("Condition")]:
-            del out["Resources"][name]
+    for section in ("Resources", "Outputs"):
+        for name, item in list(out[section].items()):
+            # A conditional resource or output is there or not, as CloudFormation decides it
+            # (the notifier's, without a topic or a webhook).
+            if "Condition" in item and not conditions[item.pop("Condition")]:
+                del out[section][name]
     for output in out.get("Outputs", {}).values():  # outputs are strings
         if isinstance(output.get("Value"), int | float):
             output["Value"] = str(output["Value"])

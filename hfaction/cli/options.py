@@ -38,6 +38,20 @@ BucketOpt = Annotated[str | None, typer.Option(
 MachineOpt = Annotated[str | None, typer.Option(
     "--state-machine-arn", help="Render state machine (e.g. from a CDK stack).")]
 
+# Completion notifications of the stack (hfaction lambda deploy). Left out: the stack keeps
+# what it has; '' turns it off.
+NotifyTopicOpt = Annotated[str | None, typer.Option(
+    "--notify-topic", help="SNS topic ARN that gets a message when a render, preview or "
+    "batch ends (succeeded, failed, timed out, stopped). Default: the stack's; '' removes "
+    "it.")]
+WebhookOpt = Annotated[str | None, typer.Option(
+    "--webhook", help="https URL that gets each notification as JSON signed with "
+    "Hfaction-Signature (HMAC-SHA256, see README). Default: the stack's; '' removes it.")]
+WebhookSecretEnvOpt = Annotated[str | None, typer.Option(
+    "--webhook-secret-env", help="NAME of the environment variable holding the webhook's "
+    "signing secret (at least 16 characters; never printed). Needed with a new --webhook.",
+    metavar="NAME")]
+
 # --- the render options, from RenderOptions ----------------------------------------------------
 
 VARS_FILE_HELP = "JSON object of variable values."

@@ -42,9 +42,11 @@ def _print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
 
-PART_HELP = ("all, or only deploy or render (two managed policies when one is too large), "
-             "or pull-request: render previews only (starts only the preview state machine, "
-             "writes sites/, reads and deletes previews/, never renders/).")
+PART_HELP = ("all, or only deploy or render (managed policies when one is too large; deploy "
+             "itself splits into deploy-stack, the change set, image and roles, and "
+             "deploy-resources, the rest), or pull-request: render previews only (starts "
+             "only the preview state machine, writes sites/, reads and deletes previews/, "
+             "never renders/).")
 PartOpt = Annotated[str, typer.Option("--part", help=PART_HELP)]
 
 

@@ -10,7 +10,7 @@ What is required comes from three sources, never from a guess:
   generated into ``hfaction/aws/permissions.json`` by ``scripts/gen-permissions.py`` (after
   the SAM transform, so the real types); features of a type the template does not use
   are dropped in :data:`UNUSED_FEATURES`, each with its reason;
-- what ``sam deploy`` calls itself (samcli/lib/deploy/deployer.py) and what hfaction's
+- what ``hfaction lambda deploy`` calls itself (its CloudFormation change set) and what its
   image build and push need (:data:`DEPLOY_CALLS`);
 - what hfaction calls through :mod:`hfaction.aws.facade` to render (:data:`RENDER_CALLS`).
 

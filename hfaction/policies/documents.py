@@ -33,7 +33,8 @@ _CLOUDFORMATION_KINDS = ("stack", "changeset", "sam_transform")
 _KIND_LABEL = {"stack": "Stack", "changeset": "", "sam_transform": "",
                "bucket": "Bucket", "objects": "Objects", "site_objects": "Sites",
                "work_objects": "Work", "preview_objects": "Previews",
-               "function": "Function", "roles": "Roles", "log_groups": "LogGroups",
+               "function": "Function", "rule": "Rule", "topics": "Topics",
+               "roles": "Roles", "log_groups": "LogGroups",
                "state_machine": "StateMachine", "preview_state_machine": "PreviewStateMachine",
                "executions": "Executions", "preview_executions": "PreviewExecutions",
                "map_runs": "MapRuns", "preview_map_runs": "PreviewMapRuns",
@@ -90,7 +91,7 @@ def identity_policy(scope: StackScope, part: str = "all") -> dict[str, Any]:
         if condition != "null":
             statement["Condition"] = json.loads(condition)
         statements.append(statement)
-    if part in ("all", "deploy"):
+    if part in ("all", "deploy", "deploy-stack"):
         statements.insert(_after_deploy(statements), _boundary_guard(scope))
     return {"Version": VERSION, "Statement": statements}
 
@@ -108,7 +109,8 @@ def _boundary_guard(scope: StackScope) -> dict[str, Any]:
 
 
 # The most any role of the stack may do (template.yaml's RenderFunctionRole, the roles of
-# its two state machines, and AWSLambdaBasicExecutionRole on the function's log group):
+# its three state machines, NotifyFunctionRole, and AWSLambdaBasicExecutionRole on the
+# functions' log groups):
 # (statement id, actions, resource kinds). Nothing of IAM, nothing outside the stack.
 _BOUNDARY_GRANTS: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("BoundaryBucket", ["s3:ListBucket"], ("bucket",)),
@@ -120,6 +122,12 @@ _BOUNDARY_GRANTS: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("BoundaryStateMachine", ["states:StartExecution"], ("state_machine",)),
     ("BoundaryExecutions", ["states:DescribeExecution", "states:StopExecution"],
      ("executions", "child_executions")),
+    # The notify function reads an ended execution's history (cost, failed chunk) and its
+    # Distributed Map's run, and publishes to the deployer's topic.
+    ("BoundaryExecutionHistories", ["states:GetExecutionHistory"],
+     ("executions", "child_executions")),
+    ("BoundaryMapRuns", ["states:DescribeMapRun", "states:ListExecutions"], ("map_runs",)),
+    ("BoundaryTopics", ["sns:Publish"], ("topics",)),
     ("BoundaryLogGroups", ["logs:CreateLogGroup", "logs:CreateLogStream",
                            "logs:PutLogEvents"], ("log_groups",)),
     # Step Functions configures its log delivery through account-level APIs.
@@ -154,10 +162,16 @@ def user_policy(scope: StackScope, part: str = "all") -> tuple[dict[str, Any], s
     size = policy_size(document)
     if size <= MANAGED_POLICY_LIMIT:
         return document, None
+    if part == "deploy":
+        split = "two with --part deploy-stack and --part deploy-resources"
+    elif part == "all" and policy_size(identity_policy(scope, "deploy")) > MANAGED_POLICY_LIMIT:
+        split = ("three with --part deploy-stack, --part deploy-resources and "
+                 "--part render")
+    else:
+        split = "two with --part deploy and --part render"
     return document, (f"this policy is {size} characters, more than the "
-                      f"{MANAGED_POLICY_LIMIT} a managed policy holds: create two with "
-                      "--part deploy and --part render, or attach it inline to a role "
-                      "(10240)")
+                      f"{MANAGED_POLICY_LIMIT} a managed policy holds: create {split}, or "
+                      "attach it inline to a role (10240)")
 
 
 # GitHub: owner (user or organisation) and repository names, and what the three subject

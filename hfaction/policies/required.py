@@ -1,5 +1,5 @@
 """What deploying and rendering need: the stack's resources and their ARNs
-(:class:`StackScope`), the calls ``sam deploy``, hfaction and CloudFormation make
+(:class:`StackScope`), the calls hfaction and CloudFormation make
 (:data:`DEPLOY_CALLS`, :data:`RENDER_CALLS`, ``permissions.json`` less
 :data:`UNUSED_FEATURES`), and the checks of the names a policy is printed for.
 """
@@ -25,8 +25,13 @@ ACCOUNT = re.compile(r"^\d{12}$")
 # An IAM policy name (the permissions boundary's).
 POLICY_NAME = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,128}$")
 # What a policy may cover: everything, or deploying or rendering only, or what a
-# pull-request preview needs (rendering with its output under previews/ only).
-PARTS = ("all", "deploy", "render", "pull-request")
+# pull-request preview needs (rendering with its output under previews/ only). The deploy
+# part is also two halves (DEPLOY_PARTS), for stacks whose deploy part is more than one
+# managed policy holds (three state machines, the notifier, long stack names).
+PARTS = ("all", "deploy", "deploy-stack", "deploy-resources", "render", "pull-request")
+# deploy-stack: the change set, the image and the stack's roles (the powerful half: the boundary
+# guard goes with it); deploy-resources: what CloudFormation does to the other resources.
+DEPLOY_PARTS = ("deploy-stack", "deploy-resources")
 
 
 # --- the stack's resources -----------------------------------------------------------------
@@ -54,8 +59,10 @@ class StackScope:
                f"{self.boundary_name}"
 
     def state_machine_names(self) -> list[str]:
-        """template.yaml's state machines: RenderStateMachine and PreviewStateMachine."""
-        return [f"{self.stack_name}-render", self.preview_state_machine_name()]
+        """template.yaml's state machines: RenderStateMachine, PreviewStateMachine and
+        BatchStateMachine (one execution per batch of rows, writing renders/)."""
+        return [f"{self.stack_name}-render", self.preview_state_machine_name(),
+                f"{self.stack_name}-batch"]
 
     def preview_state_machine_name(self) -> str:
         return f"{self.stack_name}-preview"
@@ -65,14 +72,16 @@ class StackScope:
         p, r = self.partition, self.region or ANY_REGION
         a, s = self.account or ANY_ACCOUNT, self.stack_name
         bucket = self._bucket()
-        log_groups = [f"/aws/lambda/{s}-render", f"/aws/vendedlogs/states/{s}-render"]
+        log_groups = [f"/aws/lambda/{s}-render", f"/aws/vendedlogs/states/{s}-render",
+                      f"/aws/lambda/{s}-notify"]
         machines, preview = self.state_machine_names(), self.preview_state_machine_name()
         arns = {
             "stack": [f"arn:{p}:cloudformation:{r}:{a}:stack/{s}/*"],
-            # sam deploy names its change sets samcli-deploy<timestamp>; IAM checks change
-            # set calls against the stack, but the ARN is printed so that a policy keeps
-            # working where they are checked against the change set.
-            "changeset": [f"arn:{p}:cloudformation:{r}:{a}:changeSet/samcli-deploy*/*"],
+            # hfaction lambda deploy names its change sets hfaction-deploy<timestamp>
+            # (hfaction/aws/deploy.py: CHANGE_SET_PREFIX); IAM checks change set calls
+            # against the stack, but the ARN is printed so that a policy keeps working
+            # where they are checked against the change set.
+            "changeset": [f"arn:{p}:cloudformation:{r}:{a}:changeSet/hfaction-deploy*/*"],
             # The template declares the SAM transform, which CloudFormation authorises
             # against this AWS-owned ARN when the change set is made.
             "sam_transform": [f"arn:{p}:cloudformation:{r}:aws:transform/{SAM_TRANSFORM}"],
@@ -82,14 +91,21 @@ class StackScope:
             "site_objects": [f"{bucket}/sites/*"],
             "work_objects": [f"{bucket}/work/*"],
             "preview_objects": [f"{bucket}/previews/*"],
-            "function": [f"arn:{p}:lambda:{r}:{a}:function:{s}-render",
-                         f"arn:{p}:lambda:{r}:{a}:function:{s}-render:*"],
+            # The render function, and the notify function (with a topic or a webhook).
+            "function": [f"arn:{p}:lambda:{r}:{a}:function:{s}-{name}{suffix}"
+                         for name in ("render", "notify") for suffix in ("", ":*")],
+            # The EventBridge rule sending the executions' ends to the notify function.
+            "rule": [f"arn:{p}:events:{r}:{a}:rule/{s}-notify"],
+            # The topic the notify function's role may publish to: the deployer names it
+            # (--notify-topic), so the boundary allows the account's topics.
+            "topics": [f"arn:{p}:sns:{r}:{a}:*"],
             # CloudFormation names the roles SAM adds STACK-LogicalId-RANDOM.
             "roles": [f"arn:{p}:iam::{a}:role/{s}-*"],
             "log_groups": [f"arn:{p}:logs:{r}:{a}:log-group:{name}{suffix}"
                            for name in log_groups for suffix in ("", ":*")],
-            # template.yaml's two state machines: STACK-render (renders/ and previews/)
-            # and STACK-preview (previews/ only, what a pull request may start).
+            # template.yaml's state machines: STACK-render (renders/ and previews/),
+            # STACK-preview (previews/ only, what a pull request may start) and
+            # STACK-batch (batches of rows, renders/).
             "state_machine": [f"arn:{p}:states:{r}:{a}:stateMachine:{name}"
                               for name in machines],
             "preview_state_machine": [f"arn:{p}:states:{r}:{a}:stateMachine:{preview}"],
@@ -131,7 +147,8 @@ class StackScope:
 
 
 RESOURCE_KINDS = ("stack", "changeset", "sam_transform", "bucket", "objects", "site_objects",
-                  "work_objects", "preview_objects", "function", "roles", "log_groups",
+                  "work_objects", "preview_objects", "function", "rule", "topics", "roles",
+                  "log_groups",
                   "state_machine", "preview_state_machine", "executions",
                   "preview_executions", "map_runs", "preview_map_runs", "child_executions",
                   "preview_child_executions", "repository", "boundary", "any")
@@ -192,18 +209,18 @@ def _needs(group: str, why: str, kinds: Sequence[str], actions: Iterable[str]) -
     return [Need(action, tuple(kinds), group, why) for action in actions]
 
 
-# What ``sam deploy`` and ``hfaction lambda deploy`` call themselves.
+# What ``hfaction lambda deploy`` calls itself.
 DEPLOY_CALLS: list[Need] = [
-    # samcli/lib/deploy/deployer.py: has_stack, create_changeset (GetTemplateSummary when
-    # the stack exists), the change set waiter, execute_changeset, the event poller; hfaction
-    # reads the outputs (facade.stack) and lambda destroy deletes the stack (sam also
-    # deletes a stack whose creation failed).
-    *_needs("Deploy", "sam deploy", ("stack",),
-            ["cloudformation:DescribeStacks", "cloudformation:GetTemplateSummary",
-             "cloudformation:DescribeStackEvents", "cloudformation:DeleteStack",
-             "cloudformation:DescribeChangeSet", "cloudformation:ExecuteChangeSet"]),
+    # hfaction/aws/deploy.py cloudformation_deploy: the stack (facade.describe_stack), the
+    # change set (create, describe until made, execute), the stack until settled and its
+    # events when it failed; a stack whose creation failed is deleted first, and lambda
+    # destroy deletes the stack.
+    *_needs("Deploy", "hfaction lambda deploy: the stack's change set", ("stack",),
+            ["cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents",
+             "cloudformation:DeleteStack", "cloudformation:DescribeChangeSet",
+             "cloudformation:ExecuteChangeSet"]),
     Need("cloudformation:CreateChangeSet", ("stack", "sam_transform"), "Deploy",
-         "sam deploy: a change set of a template with the SAM transform"),
+         "hfaction lambda deploy: a change set of a template with the SAM transform"),
     # facade.account_concurrency: an account-level read.
     Need("lambda:GetAccountSettings", ("any",), "Deploy",
          "hfaction lambda deploy: reserved concurrency (no resource ARN exists)"),
@@ -307,6 +324,9 @@ UNUSED_FEATURES: dict[tuple[str, str], str] = {
     ("AWS::Lambda::Function", "lambda:PassCapacityProvider"): "no capacity provider",
     ("AWS::StepFunctions::StateMachine", "s3:GetObject*"):
         "the definition is inlined by hfaction lambda deploy, not read from S3",
+    ("AWS::Events::Rule", "iam:PassRole"):
+        "the rule's only target is the notify function, invoked through its resource "
+        "policy (AWS::Lambda::Permission), not a role",
     ("AWS::IAM::Role", "iam:DeleteRolePermissionsBoundary"):
         "the stack's roles keep their permissions boundary: the deploy part denies lifting "
         "it (a deploy that drops PermissionsBoundaryArn fails instead)",
@@ -350,6 +370,8 @@ def handler_kinds(action: str) -> tuple[str, ...]:
         return ("state_machine",)
     if service == "logs":
         return ("any",) if action in _LOGS_ACCOUNT_LEVEL else ("log_groups",)
+    if service == "events":
+        return ("rule",)
     raise ValueError(f"{action}: no rule scopes this service's resources (hfaction.policies)")
 
 
@@ -380,8 +402,18 @@ def required(scope: StackScope | None = None, part: str = "all") -> list[Need]:
         raise InvalidOption(f"--part {part!r}: use {', '.join(PARTS[:-1])} or {PARTS[-1]}")
     if part == "pull-request":
         return list(PULL_REQUEST_CALLS)
+    if part in DEPLOY_PARTS:
+        return [need for need in [*DEPLOY_CALLS, *cloudformation_needs()]
+                if deploy_part(need) == part]
     needs = [*DEPLOY_CALLS, *cloudformation_needs(), *RENDER_CALLS]
     return [need for need in needs if part in ("all", need.group.lower())]
+
+
+def deploy_part(need: Need) -> str:
+    """Which half of the deploy part a deploy need is in (:data:`DEPLOY_PARTS`)."""
+    if need in DEPLOY_CALLS or need.action.startswith("iam:"):
+        return "deploy-stack"
+    return "deploy-resources"
 
 
 def check_scope(scope: StackScope) -> None:

@@ -109,4 +109,4 @@ def test_managed_policy_arns_follow_the_stacks_partition(default: dict[str, Any]
     assert arns == [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/"
                                 "AWSLambdaBasicExecutionRole"}]
     roles = [r for r in default["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
-    assert len(roles) == 3 and '"arn:aws:' not in json.dumps(roles)  # function, 2 machines
+    assert len(roles) == 4 and '"arn:aws:' not in json.dumps(roles)  # function, 3 machines

@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 
 from hfaction import __version__
-from hfaction.aws.deploy import DeployOptions, DeployPlan, plan_deploy, sam_deploy_args
+from hfaction.aws.deploy import (
+    DeployOptions,
+    DeployPlan,
+    change_set_request,
+    plan_deploy,
+    template_parameter_names,
+)
 from hfaction.aws.facade import StackInfo
 from hfaction.errors import ConcurrencyQuotaTooLow, InvalidOption, StackNotFound
 
@@ -85,16 +91,35 @@ def test_bad_deploy_options(options: dict[str, Any]) -> None:
         plan_for(FakeFacade(1000, 1000), **options)
 
 
-def test_sam_deploy_arguments_are_data() -> None:
+def request_for(plan: DeployPlan, deployed: dict[str, str] | None = None) -> dict[str, Any]:
+    return change_set_request(plan, "{}", deployed, template_parameter_names(),
+                              change_set_name="hfaction-deploy1")
+
+
+def parameters_of(request: dict[str, Any]) -> dict[str, Any]:
+    return {p["ParameterKey"]: p.get("ParameterValue", "(previous)" if p.get(
+        "UsePreviousValue") else None) for p in request["Parameters"]}
+
+
+def test_the_change_set_request_is_data() -> None:
     plan = plan_for(FakeFacade(1000, 1000), stack_name="video", region="eu-west-1",
                     image_uri="repo:tag")
-    args = sam_deploy_args("sam", plan, Path("/t/template.yaml"))
-    assert args[:2] == ["sam", "deploy"]
-    assert "--no-fail-on-empty-changeset" in args  # re-running an unchanged stack is a no-op
-    assert args[args.index("--stack-name") + 1] == "video"
-    assert args[args.index("--region") + 1] == "eu-west-1"
-    assert "ImageUri=repo:tag" in args and "ReserveConcurrency=true" in args
-    assert args[args.index("--image-repository") + 1] == "repo"
+    request = request_for(plan)
+    assert request["StackName"] == "video" and request["ChangeSetType"] == "CREATE"
+    assert request["ChangeSetName"].startswith("hfaction-deploy")
+    assert request["TemplateBody"] == "{}"
+    assert set(request["Capabilities"]) == {"CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"}
+    assert {tag["Key"] for tag in request["Tags"]} == {"hfaction-version", "hfaction-digest"}
+    parameters = parameters_of(request)
+    assert parameters["ImageUri"] == "repo:tag" and parameters["ReserveConcurrency"] == "true"
+    # A new stack: what the plan does not set takes the template's default.
+    assert "PermissionsBoundaryArn" not in parameters and "WebhookSecret" not in parameters
+    # An existing stack: the rest keeps its value.
+    update = request_for(plan, {"PermissionsBoundaryArn": "arn:b", "WebhookSecret": "****"})
+    assert update["ChangeSetType"] == "UPDATE"
+    assert parameters_of(update)["PermissionsBoundaryArn"] == "(previous)"
+    assert parameters_of(update)["WebhookSecret"] == "(previous)"
+    assert set(parameters_of(update)) <= set(template_parameter_names())
     built = plan_for(FakeFacade(1000, 1000))
     assert built.build_image and "ImageUri" not in built.parameters
 
@@ -302,14 +327,14 @@ def test_the_permissions_boundary_is_passed_as_the_template_parameter() -> None:
     plan = plan_for(FakeFacade(1000, 1000), stack_name="video", image_uri="repo:tag",
                     permissions_boundary=BOUNDARY)
     assert plan.parameters["PermissionsBoundaryArn"] == BOUNDARY
-    args = sam_deploy_args("sam", plan, Path("/t/template.yaml"))
-    assert f"PermissionsBoundaryArn={BOUNDARY}" in args
-    # Not given: not sent, so sam keeps the stack's (UsePreviousValue); a new stack's
+    assert parameters_of(request_for(plan))["PermissionsBoundaryArn"] == BOUNDARY
+    # Not given: not sent, so the stack keeps its own (UsePreviousValue); a new stack's
     # default is none.
     assert "PermissionsBoundaryArn" not in plan_for(FakeFacade(1000, 1000)).parameters
-    # "" removes it: sam reads an empty value only quoted.
+    # "" removes it.
     removed = plan_for(FakeFacade(1000, 1000), image_uri="repo:tag", permissions_boundary="")
-    assert 'PermissionsBoundaryArn=""' in sam_deploy_args("sam", removed, Path("/t"))
+    assert parameters_of(request_for(removed, {"PermissionsBoundaryArn": BOUNDARY}))[
+        "PermissionsBoundaryArn"] == ""
     # --only-if-outdated: another boundary is a change.
     built = plan_for(FakeFacade(1000, 900), stack_name="video", permissions_boundary=BOUNDARY)
     deployed = _deployed(built, parameters={"PermissionsBoundaryArn": ""})

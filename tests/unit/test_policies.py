@@ -142,21 +142,39 @@ def test_every_wildcard_in_the_printed_policy_reaches_only_needed_calls_or_reads
 ], ids=["default", "long-name"])
 def test_policy_fits_a_managed_policy_or_says_how_to_split_it(
         capsys: pytest.CaptureFixture[str], scope: list[str]) -> None:
-    """Both state machines' runs (Distributed Map runs and child executions included) make
-    the whole policy larger than one managed policy holds: the command says how to split
-    it, and each part fits one."""
+    """The three state machines' runs (Distributed Map runs and child executions included)
+    and the notifier make the whole policy, and the deploy part, larger than one managed
+    policy holds: the command says how to split them, and each smallest part fits one.
+    The two halves of the deploy part are the deploy part, split."""
     code, out, err = run(capsys, "policies", "user", *scope)
     assert code == 0 and json.loads(out)["Statement"]
-    if policy_size(json.loads(out)) > MANAGED_POLICY_LIMIT:
-        assert "--part deploy and --part render" in err
-    else:
-        assert err == ""
-    for part in ("deploy", "render", "pull-request"):
+    assert policy_size(json.loads(out)) > MANAGED_POLICY_LIMIT
+    assert "--part deploy-stack, --part deploy-resources and --part render" in err
+    code, out, err = run(capsys, "policies", "user", *scope, "--part", "deploy")
+    deploy = json.loads(out)
+    assert code == 0 and policy_size(deploy) > MANAGED_POLICY_LIMIT
+    assert "--part deploy-stack and --part deploy-resources" in err
+    halves: list[dict[str, Any]] = []
+    for part in ("deploy-stack", "deploy-resources", "render", "pull-request"):
         code, out, err = run(capsys, "policies", "user", *scope, "--part", part)
         document = json.loads(out)
         assert code == 0 and err == "" and policy_size(document) <= MANAGED_POLICY_LIMIT
-        label = "".join(word.capitalize() for word in part.split("-"))
+        label = "PullRequest" if part == "pull-request" else part.split("-")[0].capitalize()
         assert {s["Sid"][:len(label)] for s in document["Statement"]} == {label}
+        if part.startswith("deploy-"):
+            halves.append(document)
+
+    def grants(document: dict[str, Any]) -> set[tuple[str, str, str]]:
+        return {(s["Effect"], action, resource) for s in document["Statement"]
+                for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+                for resource in ([s["Resource"]] if isinstance(s["Resource"], str)
+                                 else s["Resource"])}
+
+    assert grants(halves[0]) | grants(halves[1]) == grants(deploy)
+    # The role-managing half keeps the Deny that stops lifting the roles' boundary.
+    assert any(s["Effect"] == "Deny" for s in halves[0]["Statement"])
+    assert not any(a.startswith("iam:") for s in halves[1]["Statement"]
+                   for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
 
 
 def test_permissions_data_matches_the_template_and_every_exclusion_is_used() -> None:
@@ -198,7 +216,7 @@ def test_wildcards_cover_actions_case_insensitively(
                      "s3:DeleteObject")
     edited = without(without(edited, "states:DescribeExecution"), "states:StopExecution")
     executions = [f"arn:aws:states:eu-west-1:111122223333:execution:video-{name}:*"
-                  for name in ("render", "preview")]
+                  for name in ("render", "preview", "batch")]
     edited["Statement"] += [
         {"Sid": "All", "Effect": "Allow", "Action": "s3:*", "Resource": f"{BUCKET}/*"},
         {"Sid": "Describe", "Effect": "Allow", "Action": ["STATES:describe*"],
@@ -305,7 +323,7 @@ def test_a_question_mark_matches_one_character_not_a_whole_wildcard(
     for pattern in (objects, f"{BUCKET}*", "*", "arn:aws:s3:::*/*", f"{BUCKET}/**",
                     "arn:aws:s3:::video-????????????-eu-west-1/*"):
         assert resource_covers(pattern, objects), pattern
-    changesets = "arn:aws:cloudformation:eu-west-1:111122223333:changeSet/samcli-deploy*/*"
+    changesets = "arn:aws:cloudformation:eu-west-1:111122223333:changeSet/hfaction-deploy*/*"
     assert resource_covers(changesets, changesets)
     assert resource_covers("arn:aws:cloudformation:eu-west-1:111122223333:changeSet/*",
                            changesets)

@@ -36,6 +36,8 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/video-RenderFunctionRole-1A2B3C4D5E6F"
 BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/video-boundary"
 MACHINE = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:video-render"
 PREVIEW_MACHINE = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:video-preview"
+BATCH_MACHINE = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:video-batch"
+TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:renders"
 
 
 def execution(machine: str, name: str = "hf-1") -> str:
@@ -126,13 +128,16 @@ def test_the_boundary_allows_what_the_stacks_roles_do_and_nothing_of_iam(
     roles = {name: resource for name, resource in translate(sam_template())["Resources"].items()
              if resource["Type"] == "AWS::IAM::Role"}
     assert set(roles) == {"RenderFunctionRole", "RenderStateMachineRole",
-                          "PreviewStateMachineRole"}
+                          "PreviewStateMachineRole", "BatchStateMachineRole",
+                          "NotifyFunctionRole"}
     checked = 0
     for name, role in roles.items():
         properties = role["Properties"]
         assert properties["PermissionsBoundary"] == {"Fn::If": [
             "HasPermissionsBoundary", {"Ref": "PermissionsBoundaryArn"}, {"Ref": "AWS::NoValue"}]}
-        grants = [statement for document in properties["Policies"]
+        # The notify role's topic statement is there only with a topic (Fn::If).
+        grants = [statement["Fn::If"][1] if set(statement) == {"Fn::If"} else statement
+                  for document in properties["Policies"]
                   for statement in document["PolicyDocument"]["Statement"]]
         if any("AWSLambdaBasicExecutionRole" in json.dumps(arn)
                for arn in properties.get("ManagedPolicyArns", [])):
@@ -159,6 +164,7 @@ def test_the_boundary_allows_what_the_stacks_roles_do_and_nothing_of_iam(
     assert checked > 20
     # Beyond the stack: nothing.
     for action, resource in [
+            ("sns:Publish", f"arn:aws:sns:{REGION}:444455556666:renders"),
             ("s3:GetObject", f"arn:aws:s3:::other-{ACCOUNT}-{REGION}/renders/x"),
             ("s3:DeleteBucket", BUCKET),
             ("lambda:InvokeFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:other"),
@@ -174,6 +180,8 @@ def resolved(node: Any) -> str:
               "ProjectName": "video"}
     if isinstance(node, str):
         return node
+    if node == {"Ref": "NotifyTopicArn"}:  # a topic of the account, as deploy is given
+        return TOPIC
     (function, body), = node.items()
     assert function == "Fn::Sub", node
     text, variables = (body, {}) if isinstance(body, str) else body
@@ -192,8 +200,15 @@ def test_the_deployed_template_puts_the_boundary_parameter_on_every_role() -> No
     for template, expected in ((bounded, BOUNDARY), (plain, None)):
         roles = [r["Properties"] for r in template["Resources"].values()
                  if r["Type"] == "AWS::IAM::Role"]
-        assert len(roles) == 3  # the function's and the two state machines'
-        assert [role.get("PermissionsBoundary") for role in roles] == [expected] * 3
+        assert len(roles) == 4  # the function's and the three state machines'
+        assert [role.get("PermissionsBoundary") for role in roles] == [expected] * 4
+    # With notifications, the notifier's role too.
+    notifying = stack_template({"ImageUri": image, "PermissionsBoundaryArn": BOUNDARY,
+                                "NotifyTopicArn": TOPIC})
+    roles = {name: r["Properties"] for name, r in notifying["Resources"].items()
+             if r["Type"] == "AWS::IAM::Role"}
+    assert "NotifyFunctionRole" in roles and len(roles) == 5
+    assert {role.get("PermissionsBoundary") for role in roles.values()} == {BOUNDARY}
 
 
 def test_validate_flags_role_writes_without_a_boundary_condition(
@@ -317,6 +332,12 @@ def test_the_pull_request_policy_writes_sites_reads_previews_and_never_touches_r
         ("states:DescribeMapRun", map_run(MACHINE)): "missing",
         ("states:ListExecutions", map_run(MACHINE)): "missing",
         ("states:GetExecutionHistory", child(MACHINE)): "missing",
+        # Batches write renders/: a pull request neither starts nor reads them.
+        ("states:StartExecution", BATCH_MACHINE): "missing",
+        ("states:DescribeExecution", execution(BATCH_MACHINE)): "missing",
+        ("states:GetExecutionHistory", execution(BATCH_MACHINE)): "missing",
+        ("states:StopExecution", execution(BATCH_MACHINE)): "missing",
+        ("states:DescribeMapRun", map_run(BATCH_MACHINE)): "missing",
         ("cloudformation:DescribeStacks",
          f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/video/1"): "allowed",
         ("cloudformation:CreateChangeSet",
@@ -342,3 +363,46 @@ def test_the_pull_request_policy_writes_sites_reads_previews_and_never_touches_r
     render = printed(capsys, "user", *SCOPE, "--part", "render")
     code, result = validate(capsys, tmp_path, render, "--part", "pull-request")
     assert code == 0
+
+
+def test_the_render_part_runs_batches_and_the_deploy_part_makes_the_notifier(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 15: the render part starts, follows and stops the batch state machine's
+    executions (and their Distributed Map's run and children); the deploy part lets
+    CloudFormation make the notifier (its function, the EventBridge rule and the rule's
+    permission to invoke it, its log group), and nothing of another stack's."""
+    render = statements(printed(capsys, "user", *SCOPE, "--part", "render"))
+    for action, resource in [
+            ("states:StartExecution", BATCH_MACHINE),
+            ("states:DescribeExecution", execution(BATCH_MACHINE)),
+            ("states:GetExecutionHistory", execution(BATCH_MACHINE)),
+            ("states:StopExecution", execution(BATCH_MACHINE)),
+            ("states:DescribeMapRun", map_run(BATCH_MACHINE)),
+            ("states:ListExecutions", map_run(BATCH_MACHINE)),
+            ("states:GetExecutionHistory", child(BATCH_MACHINE))]:
+        assert status(render, action, resource) == "allowed", (action, resource)
+    assert status(render, "states:StartExecution",
+                  BATCH_MACHINE.replace("video-batch", "other-batch")) == "missing"
+    assert status(render, "events:PutRule",
+                  f"arn:aws:events:{REGION}:{ACCOUNT}:rule/video-notify") == "missing"
+
+    deploy = statements(printed(capsys, "user", *SCOPE, "--part", "deploy"))
+    notify = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:video-notify"
+    rule = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/video-notify"
+    logs = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/video-notify"
+    for action, resource in [
+            ("lambda:CreateFunction", notify), ("lambda:AddPermission", notify),
+            ("lambda:RemovePermission", notify),
+            ("lambda:PutFunctionEventInvokeConfig", notify),
+            ("events:PutRule", rule), ("events:PutTargets", rule),
+            ("events:DeleteRule", rule), ("events:RemoveTargets", rule),
+            ("logs:CreateLogGroup", logs),
+            ("states:CreateStateMachine", BATCH_MACHINE)]:
+        assert status(deploy, action, resource) == "allowed", (action, resource)
+    for action, resource in [
+            ("events:PutRule", rule.replace("video-notify", "other-notify")),
+            ("events:PutTargets", f"arn:aws:events:{REGION}:{ACCOUNT}:rule/anything"),
+            ("lambda:AddPermission", notify.replace("video-notify", "other-notify")),
+            # Publishing is the notify function's role's, never the deployer's.
+            ("sns:Publish", TOPIC)]:
+        assert status(deploy, action, resource) == "missing", (action, resource)

@@ -77,6 +77,7 @@ def test_deploy_with_sam_then_render_then_an_unchanged_deploy_is_a_no_op(
     assert stack["bucket"] == f"{STACK}-{ACCOUNT}-{REGION}"
     assert stack["state_machine_arn"].endswith(f":stateMachine:{STACK}-render")
     assert stack["preview_state_machine_arn"].endswith(f":stateMachine:{STACK}-preview")
+    assert stack["batch_state_machine_arn"].endswith(f":stateMachine:{STACK}-batch")
     assert stack["version"] == __version__ and stack["status"] == "CREATE_COMPLETE"
     assert stack["parameters"]["ImageUri"] == IMAGE_URI
     assert stack["parameters"]["Concurrency"] == str(CONCURRENCY)
@@ -89,7 +90,7 @@ def test_deploy_with_sam_then_render_then_an_unchanged_deploy_is_a_no_op(
     iam = client("iam")
     roles = [role["RoleName"] for role in iam.list_roles()["Roles"]
              if role["RoleName"].startswith(f"{STACK}-")]
-    assert len(roles) == 3  # the function's and the two state machines'
+    assert len(roles) == 4  # the function's and the three state machines'
     assert not any("PermissionsBoundary" in iam.get_role(RoleName=name)["Role"]
                    for name in roles)
     # The state machine runs the shipped ASL with the template's substitutions filled in.
@@ -218,9 +219,89 @@ def test_deploy_with_a_permissions_boundary_puts_it_on_every_role_of_the_stack(
 
     found = boundaries()
     assert sorted(name.split("-")[1] for name in found) == [
-        "PreviewStateMachineRole", "RenderFunctionRole", "RenderStateMachineRole"]
+        "BatchStateMachineRole", "PreviewStateMachineRole", "RenderFunctionRole",
+        "RenderStateMachineRole"]
     assert all(boundary == {"PermissionsBoundaryType": "PermissionsBoundaryPolicy",
                             "PermissionsBoundaryArn": arn} for boundary in found.values()), found
     # Deployed again without the flag: the stack keeps its boundary (nothing changes).
     again = hfaction_json(capsys, *deploy)
     assert again == stack and boundaries() == found
+
+
+WEBHOOK_SECRET = "whsec-moto-deploy-0123456789abcdef"
+
+
+def test_deploy_makes_the_notifier_only_when_told_where_to_send_and_never_shows_the_secret(
+        aws: MotoStack, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: without --notify-topic or --webhook the stack has no notify function nor
+    rule (the template's ShouldNotify); with both, CloudFormation makes the function (the
+    render image, the notifier's handler, the topic, webhook and secret in its environment)
+    and the EventBridge rule matching the three state machines' ends, targeting it. The
+    secret, read from the variable --webhook-secret-env names, is in no output of deploy.
+
+    The rule cannot deliver here (moto's Step Functions sends no events, its EventBridge
+    invokes no Lambda): tests/unit/test_notify_rule.py routes sample events through the
+    same pattern, test_notify_delivery.py delivers the function's notifications."""
+    client = boto3.session.Session(region_name=REGION).client
+    lambda_api, events = client("lambda"), client("events")
+    topic = client("sns").create_topic(Name="render-ends")["TopicArn"]
+
+    # A deploy without notifications: nothing of the notifier.
+    plain = f"{STACK}plain"
+    stack = hfaction_json(capsys, "lambda", "deploy", "--stack-name", plain, "--concurrency",
+                          str(CONCURRENCY), "--image-uri", image_uri(plain), "--json")
+    assert stack["status"] == "CREATE_COMPLETE"
+    functions = {f["FunctionName"] for f in lambda_api.list_functions()["Functions"]}
+    assert f"{plain}-render" in functions and f"{plain}-notify" not in functions
+    assert events.list_rules(NamePrefix=plain)["Rules"] == []
+    resources = {r["LogicalResourceId"] for r in client("cloudformation").list_stack_resources(
+        StackName=plain)["StackResourceSummaries"]}
+    assert "BatchStateMachine" in resources and not any(
+        name.startswith("NotifyFunction") for name in resources)
+
+    # With a topic and a webhook.
+    monkeypatch.setenv("HOOK_SECRET", WEBHOOK_SECRET)
+    capsys.readouterr()
+    code = main(["lambda", "deploy", "--stack-name", STACK, "--concurrency", str(CONCURRENCY),
+                 "--image-uri", IMAGE_URI, "--notify-topic", topic,
+                 "--webhook", "https://hooks.example.com/hfaction/T0KEN",
+                 "--webhook-secret-env", "HOOK_SECRET", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err[-3000:]
+    assert WEBHOOK_SECRET not in captured.out + captured.err
+    notified = json.loads(captured.out)
+    assert notified["status"] == "CREATE_COMPLETE"
+    assert notified["parameters"]["NotifyTopicArn"] == topic
+    assert notified["parameters"]["WebhookUrl"] == "https://hooks.example.com/hfaction/T0KEN"
+    assert notified["parameters"]["WebhookSecret"] == "****"
+    assert WEBHOOK_SECRET not in json.dumps(notified)
+    stack_file = next((Path(aws.env["XDG_CONFIG_HOME"]) / "hfaction" / "stacks").glob(
+        f"*-{STACK}.json"))
+    assert WEBHOOK_SECRET not in stack_file.read_text()  # the saved stack record
+
+    function = lambda_api.get_function(FunctionName=f"{STACK}-notify")["Configuration"]
+    variables = function["Environment"]["Variables"]
+    assert variables["HFACTION_NOTIFY_TOPIC_ARN"] == topic
+    assert variables["HFACTION_WEBHOOK_URL"] == "https://hooks.example.com/hfaction/T0KEN"
+    assert variables["HFACTION_WEBHOOK_SECRET"] == WEBHOOK_SECRET  # it reached the function
+    assert variables["RENDER_BUCKET"] == notified["bucket"]
+    assert function["MemorySize"] <= 512 and function["Timeout"] <= 300
+    image = lambda_api.get_function(FunctionName=f"{STACK}-notify")["Code"]
+    assert image.get("ImageUri", IMAGE_URI) == IMAGE_URI
+
+    (rule,) = events.list_rules(NamePrefix=f"{STACK}-notify")["Rules"]
+    pattern = json.loads(rule["EventPattern"])
+    assert pattern["source"] == ["aws.states"]
+    assert sorted(pattern["detail"]["status"]) == ["ABORTED", "FAILED", "SUCCEEDED",
+                                                   "TIMED_OUT"]
+    assert sorted(pattern["detail"]["stateMachineArn"]) == sorted([
+        notified["state_machine_arn"], notified["preview_state_machine_arn"],
+        notified["batch_state_machine_arn"]])
+    (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    assert target["Arn"] == function["FunctionArn"]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    # The rule may invoke the function.
+    policy = json.loads(lambda_api.get_policy(FunctionName=f"{STACK}-notify")["Policy"])
+    assert any(statement["Principal"] == {"Service": "events.amazonaws.com"}
+               for statement in policy["Statement"])

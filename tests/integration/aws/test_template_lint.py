@@ -93,7 +93,13 @@ def test_parameters_and_outputs(template: dict[str, Any]) -> None:
     assert parameters["IntermediateRetentionDays"]["Default"] == 7
     assert {"ProjectName", "ImageUri", "HfactionVersion"} <= set(parameters)
     assert {"RenderBucketName", "RenderStateMachineArn", "PreviewStateMachineArn",
-            "RenderFunctionArn", "HfactionVersion"} <= set(template["Outputs"])
+            "BatchStateMachineArn", "RenderFunctionArn", "HfactionVersion"} <= \
+        set(template["Outputs"])
+    # Issue 15: notifications are off unless deploy names a topic or a webhook.
+    for name in ("NotifyTopicArn", "WebhookUrl", "WebhookSecret"):
+        assert parameters[name]["Default"] == ""
+    assert parameters["WebhookSecret"].get("NoEcho") is True
+    assert resource(template, "NotifyFunction")["Condition"] == "ShouldNotify"
 
 
 def test_every_physical_name_contains_the_project_name(template: dict[str, Any]) -> None:
@@ -103,6 +109,10 @@ def test_every_physical_name_contains_the_project_name(template: dict[str, Any])
         "RenderStateMachine": resource(template, "RenderStateMachine")["Properties"]["Name"],
         "PreviewStateMachine":
             resource(template, "PreviewStateMachine")["Properties"]["Name"],
+        "BatchStateMachine": resource(template, "BatchStateMachine")["Properties"]["Name"],
+        "NotifyFunction": resource(template, "NotifyFunction")["Properties"]["FunctionName"],
+        "NotifyFunctionLogGroup":
+            resource(template, "NotifyFunctionLogGroup")["Properties"]["LogGroupName"],
         "RenderFunctionLogGroup":
             resource(template, "RenderFunctionLogGroup")["Properties"]["LogGroupName"],
         "RenderStateMachineLogGroup":
@@ -186,15 +196,17 @@ def test_a_retained_bucket_is_adopted_by_a_stack_of_the_same_name(
     name = {"Fn::If": ["CreateBucket", {"Ref": "RenderBucket"}, {"Fn::Sub": BUCKET_NAME}]}
     function = resource(template, "RenderFunction")["Properties"]
     assert function["Environment"]["Variables"]["RENDER_BUCKET"] == name
-    for machine in ("RenderStateMachine", "PreviewStateMachine"):
+    for machine in ("RenderStateMachine", "PreviewStateMachine", "BatchStateMachine"):
         properties = resource(template, machine)["Properties"]
         assert properties["DefinitionSubstitutions"]["RenderBucketName"] == name
+    notifier = resource(template, "NotifyFunction")["Properties"]
+    assert notifier["Environment"]["Variables"]["RENDER_BUCKET"] == name
     assert resource(template, "RenderBucketPolicy")["Properties"]["Bucket"] == name
     assert template["Outputs"]["RenderBucketName"]["Value"] == name
     # Nothing refers to the bucket resource unconditionally (it may not exist).
     text = json.dumps({key: value for key, value in template["Resources"].items()
                        if key != "RenderBucket"})
-    assert text.count('"RenderBucket"') == text.count('{"Ref": "RenderBucket"}') == 4
+    assert text.count('"RenderBucket"') == text.count('{"Ref": "RenderBucket"}') == 6
     assert "RenderBucket.Arn" not in text
 
 

@@ -24,22 +24,36 @@ from typing import Any
 import yaml
 
 from tests.integration.aws.moto_stack import cloudformation_equivalent
-from tests.integration.aws.sfn_harness import ASL, TEMPLATE
+from tests.integration.aws.sfn_harness import TEMPLATE
 
 PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 _REMOVE = object()
 
 
+def without_comments(node: Any) -> Any:
+    """An ASL definition without its Comment fields (hfaction lambda deploy drops them to
+    keep the template small); a payload's own fields are kept."""
+    if isinstance(node, list):
+        return [without_comments(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {key: value if key in ("Parameters", "Arguments", "ItemSelector", "Result",
+                                  "ResultSelector", "Payload", "Output", "Assign", "Input")
+            else without_comments(value) for key, value in node.items()
+            if not (key == "Comment" and isinstance(value, str))}
+
+
 def sam_source() -> dict[str, Any]:
-    """template.yaml with the ASL inlined, as ``sam deploy`` gets it from hfaction."""
+    """template.yaml with each state machine's own definition inlined, as hfaction lambda
+    deploy sends it to CloudFormation."""
     template = yaml.safe_load(TEMPLATE.read_text())
     assert isinstance(template, dict)
     machines = [resource["Properties"] for resource in template["Resources"].values()
                 if resource["Type"] == "AWS::Serverless::StateMachine"]
-    assert len(machines) == 2  # RenderStateMachine and PreviewStateMachine
+    assert len(machines) == 3  # RenderStateMachine, PreviewStateMachine, BatchStateMachine
     for machine in machines:
-        del machine["DefinitionUri"]
-        machine["Definition"] = json.loads(ASL.read_text())
+        asl = TEMPLATE.parent / machine.pop("DefinitionUri")
+        machine["Definition"] = without_comments(json.loads(asl.read_text()))
     return template
 
 
@@ -76,6 +90,8 @@ def with_parameters(template: Mapping[str, Any], values: Mapping[str, Any]) -> d
             if function == "Fn::Not":
                 (value,) = fill(argument)
                 return not value
+            if function == "Fn::Or":
+                return any(fill(argument))
             if function == "Fn::If":
                 name, when_true, when_false = argument
                 return fill(when_true if conditions[name] else when_false)
@@ -107,7 +123,11 @@ def with_parameters(template: Mapping[str, Any], values: Mapping[str, Any]) -> d
                         for name, resource in out["Resources"].items()
                         if conditions.get(resource.get("Condition"), True)}
     out["Resources"] = fill(out["Resources"])
-    out["Outputs"] = fill(out.get("Outputs", {}))
+    # Outputs too (the notifier's, without a topic or a webhook).
+    out["Outputs"] = fill({name: {key: value for key, value in output.items()
+                                  if key != "Condition"}
+                           for name, output in out.get("Outputs", {}).items()
+                           if conditions.get(output.get("Condition"), True)})
     return out
 
 

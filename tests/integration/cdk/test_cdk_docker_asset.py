@@ -75,7 +75,7 @@ def test_without_a_uri_the_construct_builds_a_docker_asset_of_the_packaged_recip
     assert render.image_asset is not None
     # Everything else is the SAM template's stack with that image.
     resources = {name: r for name, r in template["Resources"].items()
-                 if name.startswith(("Render", "Preview"))
+                 if name.startswith(("Render", "Preview", "Batch", "Notify"))
                  and r["Type"] != "AWS::CDK::Metadata"}
     code["ImageUri"] = IMAGE_URI
     found = compare(reference({"ImageUri": IMAGE_URI, "ProjectName": "hfcdkimage",

@@ -32,7 +32,7 @@ def example_app() -> ModuleType:
 def render_resources(template: dict[str, Any]) -> dict[str, Any]:
     """The render stack's resources (the template's logical ids), not the example's own."""
     return {name: r for name, r in template["Resources"].items()
-            if name.startswith(("Render", "Preview"))
+            if name.startswith(("Render", "Preview", "Batch", "Notify"))
             and r["Type"] not in ("AWS::CloudWatch::Alarm", "AWS::SNS::Topic",
                                   "AWS::CDK::Metadata")}
 
