@@ -254,7 +254,7 @@ def _timestamp(value: Any) -> float:
     return float(value or time.time())
 
 
-def _task_output(event: dict[str, Any]) -> Any:
+def task_output(event: dict[str, Any]) -> Any:
     details = event.get("taskSucceededEventDetails") or event.get(
         "lambdaFunctionSucceededEventDetails") or {}
     try:
@@ -273,7 +273,7 @@ def _error_details(event: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def _decode_cause(code: str, cause: str) -> ChunkError:
+def decode_cause(code: str, cause: str) -> ChunkError:
     index = None
     message = cause
     try:
@@ -325,7 +325,7 @@ def progress(facade: AwsFacade, stack: StackInfo, render_id: str, *,
     plan_output: dict[str, Any] = {}
     output: dict[str, Any] = {}
     for event in history:
-        result = _task_output(event)
+        result = task_output(event)
         if isinstance(result, dict) and "plan_key" in result and "chunks" in result:
             plan_output = result
         if isinstance(result, dict) and "output_key" in result and "bytes" in result:
@@ -337,12 +337,12 @@ def progress(facade: AwsFacade, stack: StackInfo, render_id: str, *,
     status = str(execution.get("status", "RUNNING"))
     in_flight = running_invocations(history, invocations)
     children = read_map_runs(facade, history, invocations)  # a Distributed Map's chunks
-    errors = _history_errors(history)
+    errors = history_errors(history)
     if status == "TIMED_OUT" and not errors and not execution.get("error"):
         errors.append(ChunkError(None, "States.Timeout", "the execution ran longer than the "
                                  "state machine's TimeoutSeconds allows and was stopped"))
     if status in ("FAILED", "TIMED_OUT", "ABORTED") and not errors:
-        errors.append(_decode_cause(str(execution.get("error", status)),
+        errors.append(decode_cause(str(execution.get("error", status)),
                                     str(execution.get("cause", ""))))
     # After the execution's own error, which stays first: the chunk a child caught and
     # returned as a record is the one the execution ended with, so it is listed once.
@@ -375,7 +375,7 @@ def progress(facade: AwsFacade, stack: StackInfo, render_id: str, *,
         if isinstance(poster_key, str) and poster_key:
             poster_key = s3uri.check_key(poster_key)
             result.poster_uri = f"s3://{stack.bucket}/{poster_key}"
-        if not _signed_links(result, output.get("links")):
+        if not take_signed_links(result, output.get("links")):
             # A stack older than the links signed on Lambda: sign them here, with this
             # client's credentials (under GitHub Actions those are masked: see README).
             result.output_url = facade.presign_get(stack.bucket, key, presign_expiry_s)
@@ -395,7 +395,7 @@ def progress(facade: AwsFacade, stack: StackInfo, render_id: str, *,
     return result
 
 
-def _history_errors(history: list[dict[str, Any]]) -> list[ChunkError]:
+def history_errors(history: list[dict[str, Any]]) -> list[ChunkError]:
     """The failures an execution's history records (retried attempts included), in order;
     not the execution's own end, which its description holds."""
     errors: list[ChunkError] = []
@@ -403,7 +403,7 @@ def _history_errors(history: list[dict[str, Any]]) -> list[ChunkError]:
         details = _error_details(event)
         if details and details[0] and event.get("type", "").endswith("Failed") and \
                 event.get("type") != "ExecutionFailed":
-            errors.append(_decode_cause(*details))
+            errors.append(decode_cause(*details))
     return errors
 
 
@@ -491,11 +491,11 @@ def _read_map_run(facade: AwsFacade, arn: str,
                                                 int(child.get("redriveCount") or 0))
         read.transitions += state_transitions(events)
         read.in_flight += running_invocations(events, invocations)
-        read.errors.extend(_history_errors(events))
+        read.errors.extend(history_errors(events))
     return read
 
 
-def _utc_time(value: Any) -> datetime | None:
+def utc_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -505,22 +505,32 @@ def _utc_time(value: Any) -> datetime | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def _signed_links(result: Progress, links: Any) -> bool:
+class SignedLinks(Protocol):
+    """What holds a render's links: a render's :class:`Progress` or a batch row."""
+
+    output_url: str | None
+    poster_url: str | None
+    links_signed_by: str | None
+    url_expires_at: datetime | None
+    url_latest_expiry: datetime | None
+
+
+def take_signed_links(result: SignedLinks, links: Any) -> bool:
     """Take the links the assemble step signed on Lambda (see hfaction.aws.handler's
     sign_links); False when it signed none (an older stack) or they have expired (a
     progress asked for long after the render: this client signs fresh ones)."""
     if not isinstance(links, dict) or not isinstance(links.get("video_url"), str) \
             or not links["video_url"]:
         return False
-    ends = [_utc_time(links.get(name)) for name in ("expires_at", "latest_expiry")]
+    ends = [utc_time(links.get(name)) for name in ("expires_at", "latest_expiry")]
     if any(end is not None and end <= datetime.now(UTC) for end in ends):
         return False
     result.output_url = links["video_url"]
     poster = links.get("poster_url")
     result.poster_url = poster if isinstance(poster, str) and poster else None
     result.links_signed_by = str(links.get("signed_by") or "render function role")
-    result.url_expires_at = _utc_time(links.get("expires_at"))
-    result.url_latest_expiry = _utc_time(links.get("latest_expiry"))
+    result.url_expires_at = utc_time(links.get("expires_at"))
+    result.url_latest_expiry = utc_time(links.get("latest_expiry"))
     return True
 
 

@@ -272,6 +272,14 @@ def holds_job_credentials(url: str, env: Mapping[str, str]) -> bool:
 
 
 def load_result(path: Path) -> tuple[RenderReport, dict[str, Any]]:
+    data = _load_json(path)
+    if not isinstance(data, dict):
+        raise InvalidResultFile(f"result file {path} must hold a JSON object")
+    return RenderReport.from_dict(data), data
+
+
+def _load_json(path: Path) -> Any:
+    """The result file's JSON: an object (a render) or a list (a batch's rows)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -292,9 +300,7 @@ def load_result(path: Path) -> tuple[RenderReport, dict[str, Any]]:
         raise InvalidResultFile(f"result file {path} nests too deeply to be a render result",
                                 hint="write it with 'hfaction lambda render --wait --json > "
                                      "FILE'") from None
-    if not isinstance(data, dict):
-        raise InvalidResultFile(f"result file {path} must hold a JSON object")
-    return RenderReport.from_dict(data), data
+    return data
 
 
 # --- formatting ---------------------------------------------------------------------------
@@ -485,14 +491,23 @@ def credentials_expiry(env: Mapping[str, str] | None = None) -> datetime | None:
 
 def report(result: Path, *, project: str | None = None, presign_expiry_s: int | None = None,
            env: Mapping[str, str] | None = None, now: datetime | None = None,
-           stream: TextIO | None = None) -> RenderReport:
-    """Report a render's result file to the job: the summary appended to
-    $GITHUB_STEP_SUMMARY (written to ``stream``, default stdout, when unset), the step
-    outputs to $GITHUB_OUTPUT (when set), and, under GitHub Actions, an ``::error``
-    annotation per error of a failed render (on ``stream``). Returns the parsed result."""
+           stream: TextIO | None = None) -> RenderReport | BatchReport:
+    """Report a render's result file (or a batch's, see :func:`report_batch`) to the job:
+    the summary appended to $GITHUB_STEP_SUMMARY (written to ``stream``, default stdout,
+    when unset), the step outputs to $GITHUB_OUTPUT (when set), and, under GitHub Actions,
+    an ``::error`` annotation per error of a failed render (on ``stream``). Returns the
+    parsed result."""
     env = os.environ if env is None else env
     out = sys.stdout if stream is None else stream
-    parsed, raw = load_result(result)
+    data = _load_json(result)
+    if isinstance(data, list) and data and all(isinstance(item, dict) for item in data):
+        # 'lambda render --batch --wait --json': a batch's rows
+        return report_batch(data, project=project, presign_expiry_s=presign_expiry_s,
+                            env=env, now=now, stream=out)
+    if not isinstance(data, dict):
+        raise InvalidResultFile(f"result file {result} must hold a JSON object (a render) "
+                                "or a non-empty list of objects (a batch's rows)")
+    parsed, raw = RenderReport.from_dict(data), data
     parsed.withhold_links_masked_in(env)
     text = summary_markdown(parsed, now=now or datetime.now(UTC), project=project,
                             presign_expiry_s=presign_expiry_s,
@@ -511,3 +526,193 @@ def report(result: Path, *, project: str | None = None, presign_expiry_s: int | 
                                       workspace=env.get("GITHUB_WORKSPACE")):
             workflow.emit(line, out)
     return parsed
+
+
+# --- a batch (lambda render --batch --wait --json: a list of rows) ---------------------------
+
+MAX_ROWS_SHOWN = 100  # a summary holds at most 1 MiB; each row holds two long links
+
+
+@dataclass
+class BatchRowReport:
+    """One row of a batch as the summary shows it; text untrusted, links accepted or None."""
+
+    row: int | None
+    name: str
+    render: RenderReport
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BatchRowReport:
+        error = _mapping(data.get("error"))
+        # A row is a render of its own: the same fields, read with the same care.
+        render = RenderReport.from_dict({**data, "frames": {"total": data.get("frames")}})
+        return cls(row=_count(data.get("row")), name=_text(data.get("name")) or "",
+                   render=render,
+                   error_code=_text(error.get("code")) if error else None,
+                   error_message=_text(error.get("message")) if error else None)
+
+    def output(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """The row in the ``renders`` output: links only when shown (never one holding the
+        job's credentials: the runner would drop the whole output)."""
+        shown = not self.render.links_withheld
+        render = self.render
+        return {"row": self.row, "name": self.name, "status": render.status,
+                "render_id": render.render_id if render.render_id != "unknown" else "",
+                "video_url": plain_url(raw.get("output_url")) if shown else "",
+                "poster_url": plain_url(raw.get("poster_url")) if shown else "",
+                "s3_uri": render.output_uri or "", "duration_s": render.duration_s,
+                "bytes": render.output_bytes, "cost_usd": render.total_usd,
+                "error": ({"code": self.error_code or "", "message": self.error_message or ""}
+                          if self.error_code or self.error_message else None)}
+
+
+@dataclass
+class BatchReport:
+    batch_id: str
+    rows: list[BatchRowReport]
+    raw: list[dict[str, Any]]
+
+    @property
+    def render_id(self) -> str:  # what 'hfaction github report' names
+        return self.batch_id
+
+    @property
+    def succeeded(self) -> bool:
+        return bool(self.rows) and all(row.render.succeeded for row in self.rows)
+
+    @property
+    def status(self) -> str:
+        return "SUCCEEDED" if self.succeeded else "FAILED"
+
+    @property
+    def failed(self) -> list[BatchRowReport]:
+        return [row for row in self.rows if not row.render.succeeded]
+
+    @property
+    def total_usd(self) -> float | None:
+        costs = [row.render.total_usd for row in self.rows]
+        return sum(c for c in costs if c is not None) if any(c is not None for c in costs) \
+            else None
+
+    @classmethod
+    def from_list(cls, data: list[Any]) -> BatchReport:
+        raw = [item for item in data if isinstance(item, dict)]
+        rows = [BatchRowReport.from_dict(item) for item in raw]
+        ids = {_text(item.get("batch_id")) for item in raw} - {None}
+        return cls(batch_id=str(ids.pop()) if len(ids) == 1 else "unknown", rows=rows,
+                   raw=raw)
+
+    def withhold_links_masked_in(self, env: Mapping[str, str]) -> BatchReport:
+        for row in self.rows:
+            row.render.withhold_links_masked_in(env)
+        return self
+
+    def outputs(self) -> dict[str, str]:
+        """The step's outputs: ``renders``, every row as one line of JSON, and totals."""
+        total = self.total_usd
+        return {
+            "batch-id": self.batch_id if self.batch_id != "unknown" else "",
+            "render-id": self.batch_id if self.batch_id != "unknown" else "",
+            "renders": json.dumps([row.output(raw) for row, raw in zip(self.rows, self.raw,
+                                                                      strict=True)],
+                                  separators=(",", ":"), ensure_ascii=True),
+            "rows-succeeded": str(len(self.rows) - len(self.failed)),
+            "rows-failed": str(len(self.failed)),
+            "cost-usd": f"{total:.6f}" if total is not None else "",
+        }
+
+
+def _row_cells(row: BatchRowReport) -> str:
+    render = row.render
+    number = str(row.row) if row.row is not None else "?"
+    if render.succeeded:
+        status = "✅ succeeded"
+    else:
+        status = f"❌ {md(render.status.lower(), 20)}"
+        if row.error_code:
+            status += f": {code(row.error_code, 80)}"
+        if row.error_message:
+            status += f" {md(row.error_message, 200)}"
+    video = f"[MP4]({render.video_url})" if render.video_url else (
+        "withheld" if render.links_withheld else "")
+    # An <img> sized for a table; its src is an accepted https URL, whose encoding leaves
+    # no quote to close the attribute; the alt text is ours, not the row's.
+    poster = (f'<img src="{render.poster_url}" alt="poster of row {number}" width="160">'
+              if render.poster_url else "")
+    duration = f"{_decimal(render.duration_s)} s" if render.duration_s is not None else ""
+    return (f"| {number} | {md(row.name, 100) or '(unnamed)'} | {status} | {_or_na(video)} | "
+            f"{poster} | {_or_na(duration)} | {_usd(render.total_usd)} |")
+
+
+def batch_summary_markdown(batch: BatchReport, *, now: datetime, project: str | None = None,
+                           presign_expiry_s: int | None = None,
+                           credentials_expire: datetime | None = None) -> str:
+    total = len(batch.rows)
+    failed = len(batch.failed)
+    icon = "🎬" if not failed and total else "❌"
+    lines = [f"## {icon} Batch {code(batch.batch_id, 100)}: {total - failed} of {total} rows "
+             "succeeded" + (f", {failed} failed" if failed else ""), ""]
+    if any(row.render.links_withheld for row in batch.rows):
+        lines += [withheld_note(), ""]
+    linked = next((row.render for row in batch.rows if row.render.video_url), None)
+    if linked is not None:
+        lines += ["Links: " + expiry_note(linked, now=now, presign_expiry_s=presign_expiry_s,
+                                          credentials_expire=credentials_expire), ""]
+    lines += ["| Row | Name | Status | Video | Poster | Duration | Cost |",
+              "| ---: | --- | --- | --- | --- | ---: | ---: |"]
+    lines += [_row_cells(row) for row in batch.rows[:MAX_ROWS_SHOWN]]
+    if total > MAX_ROWS_SHOWN:
+        lines.append(f"| ... | {total - MAX_ROWS_SHOWN} more rows | | | | | |")
+    seconds = sum(row.render.duration_s or 0.0 for row in batch.rows if row.render.succeeded)
+    lines.append(f"| **Total** | {total} rows | {total - failed} succeeded, {failed} failed "
+                 f"| | | **{_decimal(seconds)} s** | **{_usd(batch.total_usd)}** |")
+    if project:
+        lines += ["", f"Project: {code(project, 200, in_table=False)}"]
+    lines += ["", "Each row's cost is its own Lambda invocations plus an even share of what "
+              "the rows share (planning, Step Functions). The `renders` output lists every "
+              "row as JSON.", "", f"Not included: {NOT_INCLUDED}.", ""]
+    return "\n".join(lines) + "\n"
+
+
+def batch_error_annotations(batch: BatchReport, *, project_dir: str | None,
+                            workspace: str | None = None) -> list[str]:
+    """An ``::error`` per failed row (the first MAX_ERRORS_SHOWN)."""
+    lines = []
+    for row in batch.failed[:MAX_ERRORS_SHOWN]:
+        title = f"row {row.row} ({one_line(row.name, 60)}): " \
+                f"{one_line(row.error_code or row.render.status, 60)}"
+        lines.append(workflow.error_annotation(
+            title, row.error_message or row.error_code or row.render.status,
+            project_dir=project_dir, workspace=workspace))
+    return lines
+
+
+def report_batch(data: list[Any], *, project: str | None = None,
+                 presign_expiry_s: int | None = None, env: Mapping[str, str] | None = None,
+                 now: datetime | None = None, stream: TextIO | None = None) -> BatchReport:
+    """Report a batch's rows as :func:`report` reports a render: the table to
+    $GITHUB_STEP_SUMMARY, the outputs (``renders``: the rows as JSON) to $GITHUB_OUTPUT,
+    an ``::error`` per failed row under GitHub Actions. Links signed with the job's own
+    credentials are withheld from all three, as for a single render."""
+    env = os.environ if env is None else env
+    out = sys.stdout if stream is None else stream
+    batch = BatchReport.from_list(data).withhold_links_masked_in(env)
+    text = batch_summary_markdown(batch, now=now or datetime.now(UTC), project=project,
+                                  presign_expiry_s=presign_expiry_s,
+                                  credentials_expire=credentials_expiry(env))
+    summary_file = workflow.file_from_env("GITHUB_STEP_SUMMARY", env)
+    if summary_file is not None:
+        with summary_file.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        out.write(text)
+    output_file = workflow.file_from_env("GITHUB_OUTPUT", env)
+    if output_file is not None:
+        workflow.append_file_command(output_file, batch.outputs())
+    if env.get("GITHUB_ACTIONS") == "true":
+        for line in batch_error_annotations(batch, project_dir=project,
+                                            workspace=env.get("GITHUB_WORKSPACE")):
+            workflow.emit(line, out)
+    return batch

@@ -257,12 +257,12 @@ def test_progress_takes_the_lambda_links_until_they_expire() -> None:
              "poster_url": "https://b.s3.amazonaws.com/p.jpg?X-Amz-Credential=ASIAF",
              "signed_by": LINK_SIGNER, "expires_at": None, "latest_expiry": later}
     taken = fresh()
-    assert renders._signed_links(taken, links)
+    assert renders.take_signed_links(taken, links)
     assert taken.output_url == links["video_url"] and taken.poster_url == links["poster_url"]
     assert taken.links_signed_by == LINK_SIGNER and taken.url_expires_at is None
     assert taken.to_dict()["url_latest_expiry"] is not None
     # Expired (a progress asked for a day later), or none (an older stack): signed here.
     earlier = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
-    assert not renders._signed_links(fresh(), {**links, "latest_expiry": earlier})
-    assert not renders._signed_links(fresh(), {**links, "expires_at": earlier})
-    assert not renders._signed_links(fresh(), None)
+    assert not renders.take_signed_links(fresh(), {**links, "latest_expiry": earlier})
+    assert not renders.take_signed_links(fresh(), {**links, "expires_at": earlier})
+    assert not renders.take_signed_links(fresh(), None)

@@ -402,6 +402,7 @@ def test_report_writes_summary_outputs_and_annotations_where_the_environment_say
 def test_report_outside_actions_prints_the_summary_and_no_annotation(tmp_path: Path) -> None:
     stream = io.StringIO()
     parsed = summary.report(FAILED, env={}, now=NOW, stream=stream)
+    assert isinstance(parsed, summary.RenderReport)  # a render's result, not a batch's
     assert parsed.status == "FAILED"
     assert stream.getvalue() == summary.summary_markdown(parsed, now=NOW)
     assert "::error" not in stream.getvalue()
@@ -426,3 +427,167 @@ def test_report_refuses_a_bad_result_before_writing_anything(tmp_path: Path) -> 
         summary.report(result, env={"GITHUB_STEP_SUMMARY": str(step_summary)},
                        stream=io.StringIO())
     assert not step_summary.exists()
+
+
+# --- a batch's rows (lambda render --batch --wait --json) ------------------------------------
+
+BATCH_ID = "hf-20261203-101500-0a1b2c3d"
+KEY_ID = "ASIAJOBKEY1234567890"
+TOKEN = "IQoJb3JpZ2luX2VjE/job+session=token"
+
+
+def batch_row(row: int, name: str, *, status: str = "SUCCEEDED",
+              url: str | None = None, **changes: Any) -> dict[str, Any]:
+    base = f"https://renders.s3.amazonaws.com/renders/{BATCH_ID}/{row}"
+    data: dict[str, Any] = {
+        "batch_id": BATCH_ID, "row": row, "name": name,
+        "render_id": f"{BATCH_ID}-{row - 1:04d}", "status": status,
+        "output_uri": f"s3://renders/renders/{BATCH_ID}/{row}.mp4",
+        "output_url": url or f"{base}.mp4?X-Amz-Signature=abc&X-Amz-Expires=3600",
+        "poster_url": f"{base}.poster.jpg?X-Amz-Signature=def",
+        "output_bytes": 1_500_000, "frames": 60, "duration_s": 2.0,
+        "cost": {"total_usd": 0.0125, "lambda_usd": 0.012, "step_functions_usd": 0.0005},
+        "links_signed_by": "render function role",
+        "url_latest_expiry": "2026-12-03T11:15:00Z", "error": None}
+    if status != "SUCCEEDED":
+        data.update(output_uri=None, output_url=None, poster_url=None, duration_s=None,
+                    error={"code": "PAGE_SCRIPT_ERROR", "message": "title is undefined"})
+    data.update(changes)
+    return data
+
+
+def table_rows(markdown: str) -> list[str]:
+    return [line for line in markdown.splitlines() if line.startswith("| ")]
+
+
+def cells(line: str) -> list[str]:
+    # GFM splits on '|' not escaped with a backslash.
+    return re.split(r"(?<!\\)\|", line.strip())[1:-1]
+
+
+def test_batch_summary_has_a_row_per_video_with_link_poster_duration_cost_and_totals() -> None:
+    rows = [batch_row(1, "alice"), batch_row(2, "bob", status="FAILED"), batch_row(3, "carol")]
+    batch = summary.BatchReport.from_list(rows)
+    text = summary.batch_summary_markdown(batch, now=NOW)
+    assert text.startswith(f"## ❌ Batch `{BATCH_ID}`: 2 of 3 rows succeeded, 1 failed")
+    lines = table_rows(text)
+    assert [cell.strip() for cell in cells(lines[0])] == [
+        "Row", "Name", "Status", "Video", "Poster", "Duration", "Cost"]
+    alice, bob, _carol, total = lines[2:]
+    assert cells(alice)[1].strip() == "alice" and "succeeded" in cells(alice)[2]
+    assert "[MP4](https://renders.s3.amazonaws.com/" in cells(alice)[3]
+    assert cells(alice)[4].strip().startswith('<img src="https://renders.s3.amazonaws.com/')
+    assert cells(alice)[5].strip() == "2 s" and cells(alice)[6].strip() == "$0.012500"
+    assert "`PAGE_SCRIPT_ERROR`" in cells(bob)[2] and "title is undefined" in cells(bob)[2]
+    assert cells(bob)[3].strip() == "n/a" and cells(bob)[4].strip() == ""
+    assert [c.strip() for c in cells(total)] == [
+        "**Total**", "3 rows", "2 succeeded, 1 failed", "", "", "**4 s**", "**$0.037500**"]
+    html = rendered(text)
+    assert html.tags.count("img") == 2 and html.tags.count("a") == 2
+    assert all(url.startswith("https://renders.s3.amazonaws.com/") for url in html.urls)
+    assert "works until 2026-12-03 11:15 UTC at the latest" in text
+
+
+HOSTILE_NAMES = [
+    "[click](javascript:alert(1))", "<img src=x onerror=alert(1)>", "@octocat #12",
+    "a | b | c", "`code` $x$ **bold**", "<script>alert(1)</script>", "https://evil.example/",
+    "name\n::error::injected",
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_hostile_row_names_render_as_inert_text_in_their_own_cell(name: str) -> None:
+    batch = summary.BatchReport.from_list([batch_row(1, name), batch_row(2, "ok")])
+    text = summary.batch_summary_markdown(batch, now=NOW)
+    lines = table_rows(text)
+    assert all(len(cells(line)) == 7 for line in lines), lines  # no cell split or added
+    html = rendered(text)
+    assert "script" not in html.tags and not any("[on" in tag for tag in html.tags)
+    assert html.tags.count("img") == 2  # the two posters, nothing the name smuggled in
+    assert all(url.startswith("https://renders.s3.amazonaws.com/") for url in html.urls)
+    assert not any(line.startswith("::") for line in text.splitlines())
+
+
+def test_a_hostile_poster_url_cannot_leave_its_attribute() -> None:
+    poster = 'https://x.example/p.jpg"onerror="alert(1)"'  # no space: safe_url takes it
+    batch = summary.BatchReport.from_list([batch_row(1, "a", poster_url=poster),
+                                           batch_row(2, "b", output_url="javascript:x()",
+                                                     poster_url="data:image/png,xx")])
+    html = rendered(summary.batch_summary_markdown(batch, now=NOW))
+    assert not any("[on" in tag for tag in html.tags)
+    assert html.tags.count("img") == 1
+    assert html.urls[1:] == ["https://x.example/p.jpg%22onerror=%22alert%281%29%22"]
+    assert not any(url.startswith(("javascript:", "data:")) for url in html.urls)
+
+
+def test_batch_report_writes_the_renders_output_and_an_annotation_per_failed_row(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    step_summary, output = _github_files(tmp_path, monkeypatch)
+    result = tmp_path / "rows.json"
+    rows = [batch_row(1, "alice"), batch_row(2, "bob\n::warning::x", status="FAILED")]
+    result.write_text(json.dumps(rows))
+    assert main(["github", "report", str(result)]) == 0
+    outputs = runner_parse(output.read_text())
+    assert outputs["batch-id"] == BATCH_ID and outputs["rows-failed"] == "1"
+    assert outputs["rows-succeeded"] == "1" and outputs["cost-usd"] == "0.025000"
+    listed = json.loads(outputs["renders"])
+    assert [(r["row"], r["status"]) for r in listed] == [(1, "SUCCEEDED"), (2, "FAILED")]
+    assert listed[0]["video_url"] == rows[0]["output_url"]
+    assert listed[0]["cost_usd"] == 0.0125 and listed[0]["duration_s"] == 2.0
+    assert listed[1]["error"] == {"code": "PAGE_SCRIPT_ERROR", "message": "title is undefined"}
+    assert "\n" not in outputs["renders"]
+    assert step_summary.read_text().startswith(f"## ❌ Batch `{BATCH_ID}`")
+    captured = capsys.readouterr()
+    commands = [line for line in (captured.out + captured.err).splitlines()
+                if line.startswith("::")]
+    assert len(commands) == 1 and commands[0].startswith("::error title=row 2 (bob ")
+    assert "failed" in captured.err  # 'reported render <batch> (failed)'
+
+
+def test_batch_links_signed_with_the_jobs_credentials_are_withheld(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As GitHub's runner would mask them (runner_masking.py applies its rules): links
+    holding the job's key id or token are dropped from the summary and from ``renders``,
+    which would otherwise be dropped whole; links signed on Lambda stay."""
+    from tests.integration.github.runner_masking import RunnerMasker, check
+
+    step_summary, output = _github_files(tmp_path, monkeypatch)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", TOKEN)
+    from urllib.parse import quote
+
+    client_signed = (f"https://renders.s3.amazonaws.com/renders/{BATCH_ID}/2.mp4?"
+                     f"X-Amz-Credential={KEY_ID}%2F20261203&X-Amz-Security-Token="
+                     f"{quote(TOKEN, safe='')}")
+    rows = [batch_row(1, "alice"),
+            batch_row(2, "bob", output_url=client_signed,
+                      poster_url=client_signed.replace(".mp4", ".poster.jpg"),
+                      links_signed_by=None)]
+    result = tmp_path / "rows.json"
+    result.write_text(json.dumps(rows))
+    assert main(["github", "report", str(result)]) == 0
+    text = step_summary.read_text()
+    outputs = runner_parse(output.read_text())
+    masking = check(RunnerMasker([KEY_ID, TOKEN]), summary=text, outputs=outputs)
+    assert not masking.problems, masking.message()
+    listed = json.loads(outputs["renders"])
+    assert listed[0]["video_url"] == rows[0]["output_url"]
+    assert listed[1]["video_url"] == "" and listed[1]["poster_url"] == ""
+    assert "No link: the render stack signed none" in text
+    assert cells(table_rows(text)[3])[3].strip() == "withheld"
+
+    # Outside GitHub Actions nothing is masked, so nothing is withheld.
+    monkeypatch.setenv("GITHUB_ACTIONS", "false")
+    out = io.StringIO()
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY")
+    monkeypatch.delenv("GITHUB_OUTPUT")
+    summary.report(result, stream=out)
+    assert KEY_ID in out.getvalue()
+
+
+def test_a_result_that_is_neither_object_nor_list_is_refused(tmp_path: Path) -> None:
+    result = tmp_path / "rows.json"
+    result.write_text('"just a string"')
+    with pytest.raises(InvalidResultFile, match="list of objects"):
+        summary.report(result, env={}, stream=io.StringIO())
