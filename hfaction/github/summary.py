@@ -14,7 +14,7 @@ import os
 import re
 import sys
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -512,6 +512,16 @@ def report(result: Path, *, project: str | None = None, presign_expiry_s: int | 
     text = summary_markdown(parsed, now=now or datetime.now(UTC), project=project,
                             presign_expiry_s=presign_expiry_s,
                             credentials_expire=credentials_expiry(env))
+    _publish(text, parsed.outputs(raw), env, out,
+             lambda: error_annotations(parsed, project_dir=project,
+                                       workspace=env.get("GITHUB_WORKSPACE")))
+    return parsed
+
+
+def _publish(text: str, outputs: Mapping[str, str], env: Mapping[str, str], out: TextIO,
+             annotations: Callable[[], Iterable[str]]) -> None:
+    """The summary to $GITHUB_STEP_SUMMARY (else ``out``), the outputs to $GITHUB_OUTPUT,
+    and under GitHub Actions the error annotations."""
     summary_file = workflow.file_from_env("GITHUB_STEP_SUMMARY", env)
     if summary_file is not None:
         with summary_file.open("a", encoding="utf-8") as handle:
@@ -520,12 +530,10 @@ def report(result: Path, *, project: str | None = None, presign_expiry_s: int | 
         out.write(text)
     output_file = workflow.file_from_env("GITHUB_OUTPUT", env)
     if output_file is not None:
-        workflow.append_file_command(output_file, parsed.outputs(raw))
+        workflow.append_file_command(output_file, outputs)
     if env.get("GITHUB_ACTIONS") == "true":
-        for line in error_annotations(parsed, project_dir=project,
-                                      workspace=env.get("GITHUB_WORKSPACE")):
+        for line in annotations():
             workflow.emit(line, out)
-    return parsed
 
 
 # --- a batch (lambda render --batch --wait --json: a list of rows) ---------------------------
@@ -702,17 +710,7 @@ def report_batch(data: list[Any], *, project: str | None = None,
     text = batch_summary_markdown(batch, now=now or datetime.now(UTC), project=project,
                                   presign_expiry_s=presign_expiry_s,
                                   credentials_expire=credentials_expiry(env))
-    summary_file = workflow.file_from_env("GITHUB_STEP_SUMMARY", env)
-    if summary_file is not None:
-        with summary_file.open("a", encoding="utf-8") as handle:
-            handle.write(text)
-    else:
-        out.write(text)
-    output_file = workflow.file_from_env("GITHUB_OUTPUT", env)
-    if output_file is not None:
-        workflow.append_file_command(output_file, batch.outputs())
-    if env.get("GITHUB_ACTIONS") == "true":
-        for line in batch_error_annotations(batch, project_dir=project,
-                                            workspace=env.get("GITHUB_WORKSPACE")):
-            workflow.emit(line, out)
+    _publish(text, batch.outputs(), env, out,
+             lambda: batch_error_annotations(batch, project_dir=project,
+                                             workspace=env.get("GITHUB_WORKSPACE")))
     return batch
