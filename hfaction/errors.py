@@ -233,6 +233,9 @@ class ImageBuildFailed(SubprocessFailed):
 
 class AwsCallFailed(RenderFailed):
     code = "AWS_CALL_FAILED"
+    # The service's own error code (ExecutionDoesNotExist, AccessDeniedException, ...) when
+    # AWS answered, for callers that treat some answers as data.
+    aws_code = ""
 
 
 class ChunkMissing(RenderFailed):

@@ -539,8 +539,8 @@ def is_batch(facade: AwsFacade, stack: StackInfo, some_id: str) -> bool:
     try:
         facade.describe_execution(arn)
     except AwsCallFailed as error:
-        # The facade keeps the AWS error code in its message only.
-        if "ExecutionDoesNotExist" in error.message or "AccessDenied" in error.message:
+        if error.aws_code in ("ExecutionDoesNotExist", "AccessDeniedException",
+                              "AccessDenied"):
             return False
         raise
     return True

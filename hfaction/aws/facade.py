@@ -55,10 +55,12 @@ def _aws_call(what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
                 raise region_missing(what) from None
             except ClientError as error:
                 info = error.response.get("Error", {})
-                raise AwsCallFailed(
+                failed = AwsCallFailed(
                     f"{what} failed: {info.get('Code', 'Unknown')}: "
                     f"{info.get('Message', '').strip() or 'no message'}"
-                ) from None
+                )
+                failed.aws_code = str(info.get("Code", ""))
+                raise failed from None
             except BotoCoreError as error:
                 raise AwsCallFailed(f"{what} failed: {error}") from None
 

@@ -343,28 +343,33 @@ def test_links_and_whole_errors_are_merged_from_the_task_results_by_render_id() 
 
 @pytest.mark.parametrize("failure,expected", [
     (None, True),
-    ("Step Functions DescribeExecution failed: ExecutionDoesNotExist: no such", False),
-    ("Step Functions DescribeExecution failed: AccessDeniedException: not allowed", False),
+    ("ExecutionDoesNotExist", False),
+    ("AccessDeniedException", False),
 ])
 def test_an_id_is_a_batch_when_the_batch_state_machine_has_its_execution(
         failure: str | None, expected: bool) -> None:
+    # The real facade over a stubbed Step Functions client (botocore's Stubber checks the
+    # request against the service model), answering with the error code AWS would send.
+    import boto3
+    from botocore.stub import Stubber
+
     from hfaction.aws.batches import is_batch
-    from hfaction.errors import AwsCallFailed
+    from hfaction.aws.facade import AwsClients, AwsFacade
 
-    asked: list[str] = []
-
-    class Facade:
-        def describe_execution(self, arn: str) -> dict[str, Any]:
-            asked.append(arn)
-            if failure:
-                raise AwsCallFailed(failure)
-            return {"status": "RUNNING"}
-
-    assert is_batch(Facade(), stack(), "hf-1") is expected  # type: ignore[arg-type]
-    assert asked == [f"{MACHINE.replace(':stateMachine:', ':execution:')}:hf-1"]
-    # A stack deployed before batches: no call, not a batch.
-    assert is_batch(Facade(), stack(""), "hf-1") is False  # type: ignore[arg-type]
-    assert len(asked) == 1
+    sfn = boto3.client("stepfunctions", region_name="us-east-1", aws_access_key_id="x",
+                       aws_secret_access_key="x")
+    arn = f"{MACHINE.replace(':stateMachine:', ':execution:')}:hf-1"
+    with Stubber(sfn) as stub:
+        if failure:
+            stub.add_client_error("describe_execution", service_error_code=failure,
+                                  service_message="no", expected_params={"executionArn": arn})
+        else:
+            stub.add_response("describe_execution", {
+                "executionArn": arn, "stateMachineArn": MACHINE, "status": "RUNNING",
+                "startDate": datetime.now(UTC)}, {"executionArn": arn})
+        facade = AwsFacade(AwsClients(s3=None, sfn=sfn, lambda_=None, cloudformation=None))
+        assert is_batch(facade, stack(), "hf-1") is expected
+        stub.assert_no_pending_responses()
 
 
 def test_other_errors_are_not_taken_for_a_render() -> None:
@@ -373,7 +378,11 @@ def test_other_errors_are_not_taken_for_a_render() -> None:
 
     class Facade:
         def describe_execution(self, arn: str) -> dict[str, Any]:
-            raise AwsCallFailed("Step Functions DescribeExecution failed: ThrottlingException")
+            failed = AwsCallFailed("Step Functions DescribeExecution failed: ThrottlingException")
+            failed.aws_code = "ThrottlingException"
+            raise failed
 
     with pytest.raises(AwsCallFailed):
         is_batch(Facade(), stack(), "hf-1")  # type: ignore[arg-type]
+    # A stack deployed before batches: no call, not a batch.
+    assert is_batch(Facade(), stack(""), "hf-1") is False  # type: ignore[arg-type]
