@@ -67,10 +67,10 @@ from hfaction.render.composition import (
     url_path,
 )
 from hfaction.render.fonts.aliases import PRIMARY_FAMILY, bundled_family_for, is_bundled_name
-from hfaction.render.fonts.css import _PROJECT_BASE, CssFacts, FaceRule, read_css
+from hfaction.render.fonts.css import PROJECT_BASE, CssFacts, FaceRule, read_css
 from hfaction.render.fonts.fontconfig import FALLBACK_FAMILIES
-from hfaction.render.fonts.freeze import _freeze_declared, _is_machine
-from hfaction.render.fonts.markup import _Reader
+from hfaction.render.fonts.freeze import freeze_declared, is_machine_family
+from hfaction.render.fonts.markup import MarkupReader
 from hfaction.render.framemath import (
     auto_chunk_size,
     format_fps,
@@ -528,11 +528,11 @@ class _Walk:
         """What planning checks of a source (it exists, is not empty, ffprobe reads it)."""
         # media.py loads the ffmpeg bindings: only when there is media.
         from hfaction.render.encode import ffprobe_binary
-        from hfaction.render.media import ProbedMedia, _source_path, probe_audio, probe_video
+        from hfaction.render.media import ProbedMedia, probe_audio, probe_video, source_path
 
         attempt = self.errors.attempt
         if item.src.startswith(("https://", "http://")):
-            path = attempt(item.where, _source_path, item, self.project_dir, self.fetcher)
+            path = attempt(item.where, source_path, item, self.project_dir, self.fetcher)
         else:  # the project as the user has it, their links followed
             relative = url_path(item.src).lstrip("/")
             path = _linked_file(self.project_dir, relative)
@@ -784,7 +784,7 @@ def _json_attribute(attrs: dict[str, str], name: str, where: str, errors: _Error
 
 
 @dataclass
-class _Styles(_Reader):
+class _Styles(MarkupReader):
     """The project's CSS, as fonts.freeze_fonts reads it, with each failure listed."""
 
     errors: _Errors | None = None
@@ -795,7 +795,7 @@ class _Styles(_Reader):
 
     def stylesheet(self, url: str, where: str, depth: int = 0) -> None:
         url = url.split("#", 1)[0]
-        if url.startswith(_PROJECT_BASE):
+        if url.startswith(PROJECT_BASE):
             # The project as the user has it, their links followed (planning reads the
             # frozen copy, where those links are files).
             if url in self.seen or depth > 16:
@@ -840,7 +840,7 @@ class _Fonts:
         facts = everything.facts
         declared: dict[str, str] = {}  # family -> where its faces come from
         for rule in facts.faces:
-            local = any(url.startswith(_PROJECT_BASE) for url in rule.urls)
+            local = any(url.startswith(PROJECT_BASE) for url in rule.urls)
             declared.setdefault(rule.family.lower(), FONT_PROJECT if local else
                                 FONT_REMOTE if rule.urls else FONT_MACHINE)
         bundled = {name.lower() for families, _ in facts.hyperframes_families
@@ -866,10 +866,10 @@ class _Fonts:
             attempt("machine fonts", freeze_fallback, Path(scratch) / FALLBACK)
             for rule in facts.faces:
                 for url in rule.urls:
-                    if url.startswith(_PROJECT_BASE):
+                    if url.startswith(PROJECT_BASE):
                         self._local_face(rule, url)
                     elif not walk.offline:
-                        attempt(rule.where, _freeze_declared, rule, url, walk.project_dir,
+                        attempt(rule.where, freeze_declared, rule, url, walk.project_dir,
                                 walk.fetcher, lambda *args: None)
                 if not rule.urls:
                     self.system_fonts.append((SystemFontUsed(
@@ -920,7 +920,7 @@ class _Fonts:
     def _fetch(self, facts: CssFacts, bundled: list[str], google: dict[str, tuple[str, str]],
                scratch: Path) -> None:
         from hfaction.render.fonts.bundled import bundled_families, bundled_package
-        from hfaction.render.fonts.google import _fetch_google
+        from hfaction.render.fonts.google import fetch_google
 
         attempt = self.walk.errors.attempt
         pins = bundled_families()
@@ -930,7 +930,7 @@ class _Fonts:
         for number, (family, where) in enumerate(google.values()):
             fetcher = RemoteFetcher(scratch / f"google-{number}",
                                     cache_dir=self.walk.options.asset_cache)
-            url = attempt(where, _fetch_google, family, weights, facts.italic, fetcher)
+            url = attempt(where, fetch_google, family, weights, facts.italic, fetcher)
             if url is None:
                 continue
             css = (fetcher.remote_dir / fetcher.fetched[url].path).read_text(
@@ -949,7 +949,7 @@ def _kind(first: str, declared: dict[str, str], bundled: set[str]) -> str:
         return declared[first.lower()]
     if first.lower() in bundled or is_bundled_name(first):
         return FONT_BUNDLED
-    if _is_machine(first):
+    if is_machine_family(first):
         return FONT_MACHINE
     return FONT_GOOGLE
 
@@ -971,7 +971,7 @@ def _fonts_of(facts: CssFacts, declared: dict[str, str], bundled: set[str]) -> l
 
     for rule in facts.faces:
         for url in rule.urls:
-            if url.startswith(_PROJECT_BASE):
+            if url.startswith(PROJECT_BASE):
                 add(rule.family, FONT_PROJECT, "", rule.where,
                     unquote(urlsplit(url).path).lstrip("/"))
             else:

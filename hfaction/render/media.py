@@ -197,7 +197,7 @@ def _fraction(value: object) -> Fraction | None:
         return None
 
 
-def _source_path(item: MediaElement, project_dir: Path, fetcher: RemoteFetcher) -> Path:
+def source_path(item: MediaElement, project_dir: Path, fetcher: RemoteFetcher) -> Path:
     if item.src.startswith(("https://", "http://")):
         limit = fetcher.max_bytes
         fetcher.max_bytes = min(limit, MAX_REMOTE_MEDIA_BYTES)
@@ -229,7 +229,7 @@ def probe_media(composition: ProjectComposition, project_dir: Path, fetcher: Rem
     ffprobe = ffprobe_binary()
     probed: list[ProbedMedia] = []
     for item in composition.media:
-        path = _source_path(item, project_dir, fetcher)
+        path = source_path(item, project_dir, fetcher)
         if path.stat().st_size == 0:
             raise MediaEmpty(f"{item.label}: the file is empty",
                              hint="replace the file or remove the element")

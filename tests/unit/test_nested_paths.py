@@ -14,8 +14,8 @@ from hfaction.render.composition import (
     resolve_reference,
     url_path,
 )
-from hfaction.render.fonts.css import _PROJECT_BASE
-from hfaction.render.fonts.markup import _Reader
+from hfaction.render.fonts.css import PROJECT_BASE
+from hfaction.render.fonts.markup import MarkupReader
 
 CARD = "compositions/card.html"
 BESIDE = {"compositions/b.png", "compositions/sub/x.png", "compositions/a b.png"}
@@ -126,10 +126,10 @@ def test_the_runtime_is_told_only_of_files_beside_nested_compositions(tmp_path: 
 def test_fonts_read_a_nested_compositions_css_by_the_same_rule(tmp_path: Path) -> None:
     project = _project(tmp_path, {"index.html": INDEX, CARD: CARD_HTML,
                                   "compositions/b.css": "", "c.css": ""})
-    reader = _Reader(project.resolve(), RemoteFetcher(tmp_path / "remote"), entry="index.html")
+    reader = MarkupReader(project.resolve(), RemoteFetcher(tmp_path / "remote"), entry="index.html")
     resolve = reader.resolver(CARD)
-    assert resolve("b.css") == _PROJECT_BASE + "compositions/b.css"
-    assert resolve("c.css") == _PROJECT_BASE + "c.css"
-    assert resolve("../x.css") == _PROJECT_BASE + "x.css"
+    assert resolve("b.css") == PROJECT_BASE + "compositions/b.css"
+    assert resolve("c.css") == PROJECT_BASE + "c.css"
+    assert resolve("../x.css") == PROJECT_BASE + "x.css"
     assert resolve("https://f.example/z.css") == "https://f.example/z.css"
-    assert reader.resolver("index.html")("b.css") == _PROJECT_BASE + "b.css"
+    assert reader.resolver("index.html")("b.css") == PROJECT_BASE + "b.css"

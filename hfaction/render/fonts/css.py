@@ -31,7 +31,7 @@ _VAR = re.compile(r"var\(\s*(--[\w-]+)\s*(?:,\s*([^()]*))?\)")
 _SIZE = re.compile(r"^(?:[\d.]+(?:px|pt|pc|em|rem|ex|ch|%|vw|vh|vmin|vmax|cm|mm|in|q)|"
                    r"xx-small|x-small|small|medium|large|x-large|xx-large|xxx-large|"
                    r"smaller|larger)(?:/\S+)?$", re.IGNORECASE)
-_PROJECT_BASE = "http://project.invalid/"  # only for resolving relative URLs
+PROJECT_BASE = "http://project.invalid/"  # only for resolving relative URLs
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from hfaction.errors import (
 from hfaction.render.assets import RemoteFetcher
 from hfaction.render.fonts.aliases import PRIMARY_FAMILY, bundled_family_for, is_bundled_name
 from hfaction.render.fonts.bundled import bundled_faces, bundled_families, bundled_package
-from hfaction.render.fonts.css import _PROJECT_BASE, CssFacts, FaceRule, read_css
+from hfaction.render.fonts.css import PROJECT_BASE, CssFacts, FaceRule, read_css
 from hfaction.render.fonts.fontconfig import (
     FALLBACK,
     FALLBACK_FAMILIES,
@@ -38,8 +38,8 @@ from hfaction.render.fonts.fontconfig import (
     describe_fallback,
     freeze_fallback,
 )
-from hfaction.render.fonts.google import _fetch_google
-from hfaction.render.fonts.markup import _Reader
+from hfaction.render.fonts.google import fetch_google
+from hfaction.render.fonts.markup import MarkupReader
 from hfaction.render.project import frozen_bytes, frozen_sha256
 
 # The page loads frozen files from here (capture.AssetServer serves <plan>/frozen/).
@@ -96,7 +96,7 @@ def _is_generic(family: str) -> bool:
     return family.lower() in GENERIC_FAMILIES or family.lower() in SYSTEM_FAMILIES
 
 
-def _is_machine(family: str) -> bool:
+def is_machine_family(family: str) -> bool:
     """Drawn by the machine's fonts unless HyperFrames declares it (aliased names)."""
     return _is_generic(family) or (bundled_family_for(family) is not None
                                    and not is_bundled_name(family))
@@ -111,7 +111,7 @@ def freeze_fonts(project_dir: Path, html_files: list[str], plan_dir: Path,
     files, the entry first; ``fetch`` the plan's remote fetcher (stylesheets and their
     font files become remote assets of the plan).
     """
-    reader = _Reader(project_dir.resolve(), fetch, entry=html_files[0] if html_files else None)
+    reader = MarkupReader(project_dir.resolve(), fetch, entry=html_files[0] if html_files else None)
     for relative in html_files:
         reader.html(relative)
     facts = reader.facts
@@ -140,7 +140,7 @@ def freeze_fonts(project_dir: Path, html_files: list[str], plan_dir: Path,
     for rule in facts.faces:
         declared.add(rule.family.lower())
         for url in rule.urls:
-            _freeze_declared(rule, url, project_dir, fetch, add_entry)
+            freeze_declared(rule, url, project_dir, fetch, add_entry)
         if not rule.urls:
             warn(SystemFontUsed(
                 f"@font-face {rule.family!r} at {rule.where} has only local() sources: "
@@ -166,7 +166,7 @@ def freeze_fonts(project_dir: Path, html_files: list[str], plan_dir: Path,
             pass  # loaded by the project, or bundled under this name
         elif is_bundled_name(first):
             bundled.setdefault(first.lower(), first)
-        elif _is_machine(first):
+        elif is_machine_family(first):
             if first.lower() not in FALLBACK_FAMILIES:  # those are frozen: no surprise
                 warn(SystemFontUsed(
                     f"{where} names {first!r} first in font-family {', '.join(families)}: "
@@ -211,7 +211,7 @@ def freeze_fonts(project_dir: Path, html_files: list[str], plan_dir: Path,
         used_slugs.add(slug)
         folder = fonts_dir / slug
         fetcher = RemoteFetcher(folder, cache_dir=asset_cache)
-        url = _fetch_google(family, weights, facts.italic, fetcher)
+        url = fetch_google(family, weights, facts.italic, fetcher)
         css = (folder / fetcher.fetched[url].path).read_text(encoding="utf-8", errors="replace")
         faces = CssFacts()
         read_css(css, url, url, faces)
@@ -238,9 +238,9 @@ def _face(family: str, rule: FaceRule, src: str) -> dict[str, str]:
     return face
 
 
-def _freeze_declared(rule: FaceRule, url: str, project_dir: Path, fetch: RemoteFetcher,
+def freeze_declared(rule: FaceRule, url: str, project_dir: Path, fetch: RemoteFetcher,
                      add_entry: Any) -> None:
-    if url.startswith(_PROJECT_BASE):
+    if url.startswith(PROJECT_BASE):
         relative = unquote(urlsplit(url).path).lstrip("/")
         path = project_dir / relative
         inside = path.resolve().is_relative_to(project_dir.resolve())

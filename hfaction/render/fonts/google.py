@@ -26,7 +26,7 @@ def google_css_url(family: str, weights: set[int], italic: bool, *, plain: bool 
     return f"{base}/css2?family={name}:wght@{';'.join(str(w) for w in ordered)}&display=block"
 
 
-def _fetch_google(family: str, weights: set[int], italic: bool, fetcher: RemoteFetcher) -> str:
+def fetch_google(family: str, weights: set[int], italic: bool, fetcher: RemoteFetcher) -> str:
     """Fetch the family's stylesheet; weights the family lacks make the API refuse, so a
     plain request (its default face) is the second try."""
     first = google_css_url(family, weights, italic)

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, quote, unquote, urljoin, urlsplit
 from hfaction.errors import FontFetchFailed, RemoteAssetFetchFailed
 from hfaction.render.assets import RemoteFetcher
 from hfaction.render.composition import resolve_reference
-from hfaction.render.fonts.css import _PROJECT_BASE, CssFacts, read_css
+from hfaction.render.fonts.css import PROJECT_BASE, CssFacts, read_css
 
 _ITALIC_TAGS = frozenset({"i", "em", "cite", "var", "dfn", "address"})
 
@@ -74,7 +74,7 @@ def _query_families(url: str) -> str:
 
 
 @dataclass
-class _Reader:
+class MarkupReader:
     """Reads every stylesheet a project's HTML files use, local or remote, once."""
 
     project_dir: Path
@@ -90,12 +90,12 @@ class _Reader:
 
     def resolver(self, relative: str) -> Callable[[str], str]:
         """How URLs in the HTML file ``relative`` resolve."""
-        base = _PROJECT_BASE + quote(relative)
+        base = PROJECT_BASE + quote(relative)
         entry = self.entry if self.entry is not None else relative
 
         def resolve(url: str) -> str:
             target = resolve_reference(url, relative, entry, self._exists)
-            return urljoin(base, url) if target is None else _PROJECT_BASE + target
+            return urljoin(base, url) if target is None else PROJECT_BASE + target
 
         return resolve
 
@@ -104,7 +104,7 @@ class _Reader:
         parser = _HtmlStyles()
         parser.feed(path.read_text(encoding="utf-8", errors="replace"))
         parser.close()
-        base = _PROJECT_BASE + quote(relative)
+        base = PROJECT_BASE + quote(relative)
         resolve = self.resolver(relative)
         self.facts.italic |= parser.italic_tags
         for text, line, hyperframes in parser.blocks:
@@ -119,7 +119,7 @@ class _Reader:
         if url in self.seen or depth > 16:
             return
         self.seen.add(url)
-        if url.startswith(_PROJECT_BASE):
+        if url.startswith(PROJECT_BASE):
             relative = unquote(urlsplit(url).path).lstrip("/")
             path = self.project_dir / relative
             if not path.is_file() or not path.resolve().is_relative_to(self.project_dir):
