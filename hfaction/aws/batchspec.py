@@ -49,7 +49,10 @@ PLANNED = "PLANNED"
 # them from there (hfaction.aws.batches). plan_batch refuses a batch whose state could grow
 # past MAX_STATE_BYTES (estimated_state_bytes), which leaves room for what the states add.
 MAX_STATE_BYTES = 240_000
-CHUNK_RECORD_BYTES = 32  # a chunk's record after the chunk Map, {"index": N, "failed": false}
+# A chunk's record after the chunk Map, at most: a failed one,
+# {"render_id", "row", "index", "failed": true, "error"} with a 32-character render id and a
+# 64-character error name (no cause: see first_failed_chunk); a rendered one takes 33.
+CHUNK_RECORD_BYTES = 176
 # A row's error message as the state carries it (the whole one, up to MAX_MESSAGE_CHARS, is
 # in the history); sized for the table the CLI prints.
 STATE_MESSAGE_CHARS = 300
@@ -61,11 +64,11 @@ MAX_MESSAGE_CHARS = 2000
 # is smaller), for the longest name a row may have (200 bytes, MAX_NAME_BYTES of
 # hfaction.render.batch), a 27-character batch id and a 63-character bucket name:
 #   row summary (plan_batch's, kept to the end)      735 bytes
-#   one chunk item (until the chunk Map ends)         218 bytes, its record 32 bytes
+#   one chunk item (until the chunk Map ends)         218 bytes, its record up to 176
 #   row result without links (SUCCEEDED; a FAILED
 #   one, its message cut to 300 characters, is 649)  1240 bytes
-# The largest moment is the end: 735 + 32 + 1240 = 2007 bytes a row with a single chunk,
-# so 240,000 bytes hold 119 such rows; 100 leaves a sixth for the states' own fields and
+# The largest moment is the end: 735 + 176 + 1240 = 2151 bytes a row with a single chunk,
+# so 240,000 bytes hold 111 such rows; 100 leaves a tenth for the states' own fields and
 # for chunks beyond one a row (with names of 10 characters a row takes some 850 bytes and
 # 100 rows leave some 150 KB, about 600 chunk items, for the chunk Map). plan_batch still
 # measures each batch (estimated_state_bytes) and refuses one with too many chunks. It
@@ -202,8 +205,17 @@ def error_from_failure(error: str, cause: str | None) -> dict[str, str]:
 
 def chunk_failure(chunks: object, render_id: str) -> dict[str, str] | None:
     """The error of the first chunk (by index) of ``render_id`` that failed for good, from
-    the chunk Map's records (``{render_id, row, index, failed: true, error, cause}`` for a
-    failure, ``{index, failed: false}`` for a success); None when none did."""
+    the chunk Map's records; None when none did. See :func:`first_failed_chunk`."""
+    failed = first_failed_chunk(chunks, render_id)
+    return None if failed is None else failed[1]
+
+
+def first_failed_chunk(chunks: object, render_id: str) -> tuple[int, dict[str, str]] | None:
+    """The index and error of the first chunk (by index) of ``render_id`` that failed for
+    good, from the chunk Map's records (``{render_id, row, index, failed: true, error}`` for
+    a failure, with its ``cause`` only under fail_fast; ``{index, failed: false}`` for a
+    success); None when none did. Without a cause the message is empty: the record keeps
+    the error name only, so that the state does not grow with failures."""
     if not isinstance(chunks, list):
         raise InvalidBatch("assemble_row needs the list of chunk records")
     failed = [item for item in chunks if isinstance(item, dict) and item.get("failed") is True
@@ -211,7 +223,8 @@ def chunk_failure(chunks: object, render_id: str) -> dict[str, str] | None:
     if not failed:
         return None
     first = min(failed, key=lambda item: int(item.get("index") or 0))
-    return error_from_failure(str(first.get("error") or ""), first.get("cause"))
+    return int(first.get("index") or 0), error_from_failure(str(first.get("error") or ""),
+                                                            first.get("cause"))
 
 
 def fit_row_errors(plan: dict[str, Any]) -> dict[str, Any]:

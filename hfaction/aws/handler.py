@@ -467,6 +467,24 @@ def _plan_batch(event: dict[str, Any], deps: Deps, work: Path,
     return batchspec.fit_row_errors(result)
 
 
+def _chunk_error_message(deps: Deps, render_id: str, index: int, code: str) -> str:
+    """A failed chunk's message, from the record its failing invocation wrote (the state
+    keeps only the error name: see batchspec.first_failed_chunk)."""
+    prefix = s3uri.invocation_key(render_id, f"render_chunk-{index}-").removesuffix(".json")
+    fallback = f"chunk {index} failed with {code}"
+    try:
+        listed = deps.s3.list_objects_v2(Bucket=deps.bucket, Prefix=prefix)
+        records = sorted(listed.get("Contents") or [], key=lambda item: item["LastModified"])
+        for item in reversed(records):
+            body = deps.s3.get_object(Bucket=deps.bucket, Key=item["Key"])["Body"].read()
+            record = json.loads(body)
+            if record.get("status") == "error" and record.get("message"):
+                return f"chunk {index}: {record['message']}"
+    except Exception:  # the row's status and code stand without its message
+        return fallback
+    return fallback
+
+
 def _assemble_row(event: dict[str, Any], deps: Deps, work: Path, timings: dict[str, float],
                   render_id: str) -> dict[str, Any]:
     from hfaction.render.planner import load_plan
@@ -497,8 +515,12 @@ def _assemble_row(event: dict[str, Any], deps: Deps, work: Path, timings: dict[s
             return {"row_result": {**outcome, "status": batchspec.FAILED, "error": {
                 "code": str(error.get("code") or "RENDER_FAILED"),
                 "message": str(error.get("message") or "")}}}
-        failure = batchspec.chunk_failure(event.get("chunks"), render_id)
-        if failure is not None:
+        failed = batchspec.first_failed_chunk(event.get("chunks"), render_id)
+        if failed is not None:
+            chunk, failure = failed
+            if not failure["message"]:
+                failure["message"] = _chunk_error_message(deps, render_id, chunk,
+                                                          failure["code"])
             return batchspec.split_row_result({**outcome, "status": batchspec.FAILED,
                                                "error": failure})
         plan_dir = _fetch_plan(row, deps, work, timings, render_id)

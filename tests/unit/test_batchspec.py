@@ -119,6 +119,13 @@ def test_a_rows_chunk_failure_is_its_first_failed_chunk() -> None:
         chunk_failure(None, "b-0000")
 
 
+def test_a_chunk_record_bound_holds_a_failed_chunk() -> None:
+    # What batch.asl.json's RecordChunkFailure keeps of a failure: never its cause.
+    failed = {"render_id": row_render_id("hf-20261203-154536-d092e5a3", 99), "row": 99,
+              "index": 99999, "failed": True, "error": "X" * 64}
+    assert len(json.dumps(failed)) <= CHUNK_RECORD_BYTES
+
+
 def test_the_state_estimate_counts_the_largest_moment() -> None:
     rows = [{"row": i, "name": f"r{i}", "render_id": f"b-{i:04d}", "status": "PLANNED",
              "output_key": f"renders/b/r{i}.mp4"} for i in range(MAX_ROWS)]

@@ -54,6 +54,9 @@ class FakeBatchLambda:
         self.harness: SfnHarness | None = None
         self.lock = threading.Lock()
         self.variables: dict[str, dict[str, str]] = {}
+        # What the real handler's invocation records keep of a failed chunk: its message
+        # (the state keeps only the error name; assemble_row reads the message back).
+        self.chunk_messages: dict[tuple[str, int], str] = {}
 
     def record(self, render_id: str, action: str, index: Any, status: str = "ok") -> None:
         assert self.harness is not None
@@ -70,7 +73,13 @@ class FakeBatchLambda:
         if action == "plan_batch":
             return self.plan_batch(event)
         if action == "render_chunk":
-            return self.render_chunk(event)
+            try:
+                return self.render_chunk(event)
+            except Exception as error:
+                typed = json.loads(str(error)) if str(error).startswith("{") else {}
+                self.chunk_messages[(event["render_id"], event["index"])] = \
+                    typed.get("message", str(error))
+                raise
         if action == "assemble_row":
             return self.assemble_row(event)
         raise AssertionError(f"unexpected action {action}")
@@ -110,8 +119,10 @@ class FakeBatchLambda:
                   if chunk.get("failed") and chunk.get("render_id") == render_id]
         base = {"row": row["row"], "name": row["name"], "render_id": render_id}
         if failed:
-            return split_row_result({**base, "status": "FAILED", "error": error_from_failure(
-                failed[0]["error"], failed[0]["cause"])})
+            first = min(failed, key=lambda chunk: chunk["index"])
+            error = error_from_failure(first["error"], None)
+            error["message"] = self.chunk_messages[(render_id, first["index"])]
+            return split_row_result({**base, "status": "FAILED", "error": error})
         key = row_output_key(event["batch_id"], row["name"])
         s3 = self.harness.client("s3")
         s3.put_object(Bucket=self.harness.bucket, Key=key, Body=VIDEO)

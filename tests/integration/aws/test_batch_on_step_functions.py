@@ -20,7 +20,6 @@ import pytest
 
 from hfaction.aws.batchspec import row_render_id
 from hfaction.aws.facade import AwsClients, AwsFacade
-from hfaction.aws.handler import lambda_error
 from hfaction.aws.renders import create_site, new_render_id
 from hfaction.errors import PageScriptError
 from tests.conftest import FIXTURES
@@ -173,16 +172,22 @@ def test_three_rows_render_three_videos_in_one_execution(real: Any, tmp_path: Pa
             for i in range(2)]
 
 
-def test_failed_rows_fail_alone_with_their_typed_errors(real: Any, tmp_path: Path) -> None:
-    lambda_, harness = real
+def test_failed_rows_fail_alone_with_their_typed_errors(real: Any, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    _lambda, harness = real
+    import hfaction.aws.handler
 
-    def chunk_fault(event: dict[str, Any]) -> dict[str, Any]:
-        # Row 2's chunk fails for good with a typed error, as if its page threw mid-render.
-        if event.get("action") == "render_chunk" and event.get("row") == 2:
-            raise lambda_error(PageScriptError("Uncaught Error: late boom"))
-        return event
+    render_chunk = hfaction.aws.handler._render_chunk
 
-    lambda_.before = chunk_fault
+    def late_boom(event: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        # Row 2's chunks fail for good inside the handler, as if its page threw mid-render:
+        # the handler writes the invocation record the row's message is read from (the
+        # state keeps only the error name).
+        if event.get("row") == 2:
+            raise PageScriptError("Uncaught Error: late boom")
+        return render_chunk(event, *args, **kwargs)
+
+    monkeypatch.setattr(hfaction.aws.handler, "_render_chunk", late_boom)
     site_id = upload(harness)
     given = batch_input(site_id, [
         {"name": "red", "variables": {"bg": "#ff0000"}},
@@ -202,7 +207,7 @@ def test_failed_rows_fail_alone_with_their_typed_errors(real: Any, tmp_path: Pat
         ("typo", "FAILED", "INVALID_VARIABLE"),
         ("blue", "SUCCEEDED", None)]
     assert "boom" in rows[1]["error"]["message"]
-    assert rows[2]["error"]["message"] == "Uncaught Error: late boom"
+    assert rows[2]["error"]["message"] == "chunk 0: Uncaught Error: late boom"
     assert "colour" in rows[3]["error"]["message"]
     for row in rows[1:4]:
         assert set(row) == {"row", "name", "render_id", "status", "error"}
