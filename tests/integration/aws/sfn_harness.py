@@ -48,6 +48,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -480,3 +481,23 @@ class SfnHarness:
             batch: bool = False) -> ExecutionResult:
         return self.wait(self.start_execution(execution_input, name, preview=preview,
                                               batch=batch), timeout)
+
+
+@contextmanager
+def harness_factory() -> Iterator[Callable[..., SfnHarness]]:
+    """``start(dispatch, concurrency=4)`` starts a harness (moto with the stack); every one
+    started is stopped on leaving. The semantics tests' ``harness`` fixture yields it."""
+    started: list[SfnHarness] = []
+
+    def start(dispatch: Callable[[dict[str, Any]], dict[str, Any]],
+              concurrency: int = 4) -> SfnHarness:
+        sfn = SfnHarness(dispatch, concurrency=concurrency)
+        sfn.start()
+        started.append(sfn)
+        return sfn
+
+    try:
+        yield start
+    finally:
+        for sfn in started:
+            sfn.stop()

@@ -30,6 +30,7 @@ from tests.integration.aws.sfn_harness import (
     LambdaApiError,
     SfnHarness,
     definition_substitution_names,
+    harness_factory,
     output_prefixes,
     throttled,
 )
@@ -132,17 +133,9 @@ class FakeBatch:
 
 @pytest.fixture
 def harness() -> Iterator[Any]:
-    started: list[SfnHarness] = []
-
-    def start(fake: FakeBatch, concurrency: int = 4) -> SfnHarness:
-        sfn = SfnHarness(fake, concurrency=concurrency)
-        sfn.start()
-        started.append(sfn)
-        return sfn
-
-    yield start
-    for sfn in started:
-        sfn.stop()
+    """harness(fake, concurrency=...) starts moto with the stack; stopped after the test."""
+    with harness_factory() as start:
+        yield start
 
 
 def run(sfn: SfnHarness, rows: int, **extra: Any) -> Any:

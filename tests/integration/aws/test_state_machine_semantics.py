@@ -26,7 +26,7 @@ from hfaction.errors import (
     PlanHashMismatch,
     S3UriNotAllowed,
 )
-from tests.integration.aws.sfn_harness import LambdaApiError, SfnHarness, throttled
+from tests.integration.aws.sfn_harness import LambdaApiError, harness_factory, throttled
 
 RENDER_ID = "r-test"
 FRAMES_PER_CHUNK = 10
@@ -129,17 +129,8 @@ class FakeRender:
 @pytest.fixture
 def harness() -> Iterator[Any]:
     """harness(fake, concurrency=...) starts moto with the stack; stopped after the test."""
-    started: list[SfnHarness] = []
-
-    def start(fake: FakeRender, concurrency: int = 4) -> SfnHarness:
-        sfn = SfnHarness(fake, concurrency=concurrency)
-        sfn.start()
-        started.append(sfn)
-        return sfn
-
-    yield start
-    for sfn in started:
-        sfn.stop()
+    with harness_factory() as start:
+        yield start
 
 
 def render_input(**extra: Any) -> dict[str, Any]:
